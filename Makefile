@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv and installs
+# what it needs. torch is pinned and installed first, from this machine's local CPU build: a
+# resolver left to choose torch would download a multi-GB CUDA build.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check --quiet
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: demo test lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# one stamp per set of extras; reinstalled when pyproject.toml changes
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PIP) install "$(TORCH_PIN)"
+	$(PIP) install -e ".[torch]"
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PIP) install "$(TORCH_PIN)"
+	$(PIP) install -e ".[torch,llm,report,dev]"
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	$(PY) examples/demo.py
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.test-installed
+	$(PY) -m ruff check intentroute tests examples benchmarks
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
