@@ -1,0 +1,41 @@
+"""The :class:`RouterLayer` protocol every layer of a cascade satisfies."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from .types import LayerResult
+
+__all__ = ["BatchRouterLayer", "RouterLayer", "StatusLayer"]
+
+
+@runtime_checkable
+class RouterLayer(Protocol):
+    """A layer of the cascade.
+
+    ``route`` returns ranked candidates with scores in [0, 1]; an empty :class:`LayerResult`
+    means "abstain". A layer should not raise on user input; if it does, the cascade records the
+    error in the trace and asks the next layer. A layer that cannot run here (a missing extra,
+    missing artifacts) raises :class:`~intentroute.errors.LayerUnavailable` from ``route``.
+
+    Optional extras, found by duck typing: ``route_batch(texts) -> list[LayerResult]`` (must
+    answer exactly as ``route`` does, text by text) and ``status() -> dict``.
+    """
+
+    name: str
+
+    def route(self, text: str) -> LayerResult: ...
+
+
+@runtime_checkable
+class BatchRouterLayer(RouterLayer, Protocol):
+    """A layer that answers many utterances at once."""
+
+    def route_batch(self, texts: list[str]) -> list[LayerResult]: ...
+
+
+@runtime_checkable
+class StatusLayer(RouterLayer, Protocol):
+    """A layer that reports diagnostics (``intentroute status`` prints them)."""
+
+    def status(self) -> dict[str, Any]: ...

@@ -1,0 +1,102 @@
+"""Pure text functions: tokenisation, word n-grams and match normalisation.
+
+``tokenize`` and ``word_ngrams`` reproduce the seed pipeline exactly (its vocabularies depend on
+them); ``normalize`` is the Unicode-aware form the rule layer and the extractor match against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["TOKEN_PATTERN", "PhraseTable", "normalize", "tokenize", "word_ngrams"]
+
+#: The seed's token pattern; bundles record it in ``intent_router_config.json``.
+TOKEN_PATTERN = r"[A-Za-z0-9']+"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
+
+# Letters and digits of any script.
+_WORD_RE = re.compile(r"[^\W_]+")
+_DROP_APOSTROPHES = str.maketrans("", "", "'\u2019")
+
+
+def tokenize(text: str, pattern: re.Pattern[str] = _TOKEN_RE) -> list[str]:
+    """Split ``text`` into lower-cased tokens exactly as the seed does.
+
+    >>> tokenize("What's TSLA trading at?")
+    ["what's", 'tsla', 'trading', 'at']
+    """
+    return [t.lower() for t in pattern.findall(text)]
+
+
+def word_ngrams(tokens: list[str], ngram_max: int = 2) -> list[str]:
+    """Tokens followed by their n-grams up to ``ngram_max``, joined with ``_`` (the seed's names).
+
+    >>> word_ngrams(["aapl", "price", "today"], 2)
+    ['aapl', 'price', 'today', 'aapl_price', 'price_today']
+    """
+    features = list(tokens)
+    for n in range(2, ngram_max + 1):
+        features.extend("_".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return features
+
+
+def normalize(text: str) -> str:
+    """Case-fold ``text`` into space-separated words, for phrase and regex matching.
+
+    Punctuation becomes a word boundary, apostrophes inside words vanish, any script is kept.
+
+    >>> normalize("  What's   TSLA trading at?! ")
+    'whats tsla trading at'
+    >>> normalize("P&L on Apple\u2019s stock")
+    'p l on apples stock'
+    """
+    return " ".join(_WORD_RE.findall(text.casefold().translate(_DROP_APOSTROPHES)))
+
+
+class PhraseTable(Generic[T]):
+    """Phrases (normalised word sequences) mapped to values, found in text by dictionary lookup.
+
+    Finding costs one lookup per word n-gram that starts with a word some phrase starts with, so
+    it does not grow with the number of phrases.
+
+    >>> table = PhraseTable({"cash": 1, "how much cash": 2})
+    >>> table.find("how much cash".split())
+    [(0, 3, 2), (2, 1, 1)]
+    >>> table.find("how much cash".split(), overlapping=False)
+    [(0, 3, 2)]
+    """
+
+    __slots__ = ("_first", "_max_n", "_table")
+
+    def __init__(self, table: Mapping[str, T]) -> None:
+        self._table = dict(table)
+        self._first = {p.split(" ", 1)[0] for p in self._table}
+        self._max_n = max((p.count(" ") + 1 for p in self._table), default=0)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def find(self, words: list[str], *, overlapping: bool = True) -> list[tuple[int, int, T]]:
+        """``(start word, n, value)`` of every phrase in ``words``, by start then longest first.
+
+        With ``overlapping=False``, where matches overlap only the leftmost longest is kept.
+        """
+        found = []
+        table, first, nwords = self._table, self._first, len(words)
+        i = 0
+        while i < nwords:
+            step = 1
+            if words[i] in first:
+                for n in range(min(self._max_n, nwords - i), 0, -1):
+                    value = table.get(words[i] if n == 1 else " ".join(words[i : i + n]))
+                    if value is not None:
+                        found.append((i, n, value))
+                        if not overlapping:
+                            step = n
+                            break
+            i += step
+        return found
