@@ -1,0 +1,315 @@
+"""The :class:`Cascade`: ask layers in order; the first one confident enough decides.
+
+Each layer has a :class:`~intentroute.types.Policy` (threshold, margin, force). When no layer is
+accepted the fallback decides: ``"clarify"`` routes to :data:`~intentroute.types.CLARIFY` with the
+best candidates seen; ``"best"`` returns the first layer's answer, as the seed's ``route_intent``
+did. Every layer consulted leaves a :class:`~intentroute.types.TraceStep`. Routing never raises
+on a string: a layer that raises or is unavailable is recorded and skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .errors import ConfigError, LayerUnavailable
+from .protocol import RouterLayer
+from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep
+
+__all__ = ["FALLBACKS", "Cascade", "Extractor", "Policy"]
+
+Fallback = Literal["clarify", "best"]
+FALLBACKS: tuple[str, ...] = ("clarify", "best")
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Finds parameters in an utterance once the intent is known.
+
+    Returns ``(extracted, missing)``: the parameters found for ``intent`` and the names of the
+    required ones that are absent.
+    """
+
+    def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]: ...
+
+
+class _Outcome:
+    """One layer's answer to one text, before the cascade builds the route."""
+
+    __slots__ = ("error", "micros", "result")
+
+    def __init__(self, result: LayerResult | None, micros: float, error: str | None) -> None:
+        self.result = result
+        self.micros = micros
+        self.error = error
+
+
+def _call_route(layer: RouterLayer, text: str) -> _Outcome:
+    t0 = time.perf_counter_ns()
+    try:
+        result: object = layer.route(text)  # object: plugins are not type-checked
+    except LayerUnavailable as exc:
+        return _Outcome(None, (time.perf_counter_ns() - t0) / 1000, f"unavailable: {exc}")
+    except Exception as exc:
+        return _Outcome(None, (time.perf_counter_ns() - t0) / 1000, f"{type(exc).__name__}: {exc}")
+    micros = (time.perf_counter_ns() - t0) / 1000
+    if not isinstance(result, LayerResult):
+        return _Outcome(None, micros, f"returned {type(result).__name__}, not a LayerResult")
+    return _Outcome(result, micros, None)
+
+
+def _call_batch(layer: RouterLayer, texts: list[str]) -> list[_Outcome]:
+    batch = getattr(layer, "route_batch", None)
+    if batch is None or not texts:
+        return [_call_route(layer, t) for t in texts]
+    t0 = time.perf_counter_ns()
+    try:
+        results = batch(texts)
+        ok = (
+            isinstance(results, Sequence)
+            and len(results) == len(texts)
+            and all(isinstance(r, LayerResult) for r in results)
+        )
+    except Exception:  # a failing batch falls back to one text at a time, so errors stay per text
+        ok = False
+    if not ok:
+        return [_call_route(layer, t) for t in texts]
+    micros = (time.perf_counter_ns() - t0) / 1000 / len(texts)
+    return [_Outcome(r, micros, None) for r in results]
+
+
+class Cascade:
+    """Route utterances through ``layers`` in order.
+
+    Parameters
+    ----------
+    layers:
+        Objects satisfying :class:`~intentroute.protocol.RouterLayer`, with distinct names.
+    policies:
+        A :class:`Policy` per layer: a mapping by layer name or a sequence aligned with ``layers``.
+        A layer without one gets ``Policy()`` (any answer accepted).
+    fallback:
+        ``"clarify"`` (default) or ``"best"`` (the seed's: the first layer's answer).
+    extractor:
+        Optional :class:`Extractor` applied to whichever answer is accepted.
+    labels:
+        Optional set of intents the application knows; a layer whose top candidate is outside it
+        is not accepted (the trace says so), as the seed ignores unknown torch labels.
+    max_chars:
+        Longer texts are cut to this many characters before any layer sees them
+        (``meta["truncated"]`` says so); ``None`` for no limit.
+    trace_top:
+        How many candidates each trace step keeps.
+
+    Examples
+    --------
+    >>> from intentroute.types import LayerResult, Candidate
+    >>> class Echo:
+    ...     name = "echo"
+    ...     def route(self, text):
+    ...         return LayerResult([Candidate(text, 0.9)]) if text else LayerResult()
+    >>> cascade = Cascade([Echo()], policies={"echo": Policy(threshold=0.5)})
+    >>> cascade.route("quotes").intent
+    'quotes'
+    >>> cascade.route("").intent
+    'clarify'
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[RouterLayer],
+        policies: Mapping[str, Policy] | Sequence[Policy | None] | None = None,
+        *,
+        fallback: Fallback = "clarify",
+        extractor: Extractor | None = None,
+        labels: Sequence[str] | None = None,
+        max_chars: int | None = 4000,
+        trace_top: int = 3,
+    ) -> None:
+        self.layers: tuple[RouterLayer, ...] = tuple(layers)
+        names = []
+        for i, layer in enumerate(self.layers):
+            name = getattr(layer, "name", None)
+            if not isinstance(name, str) or not name or not callable(getattr(layer, "route", None)):
+                raise ConfigError(
+                    f"layer #{i} ({type(layer).__name__}) is not a RouterLayer: it needs a "
+                    "non-empty str `name` and a `route(text)` method"
+                )
+            if name in names:
+                raise ConfigError(f"two layers are named {name!r}; layer names must be unique")
+            names.append(name)
+        self.policies: tuple[Policy, ...] = self._resolve_policies(names, policies)
+        if fallback not in FALLBACKS:
+            raise ConfigError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+        self.fallback: Fallback = fallback
+        if extractor is not None and not isinstance(extractor, Extractor):
+            raise ConfigError(f"extractor {extractor!r} has no extract(intent, text) method")
+        self.extractor = extractor
+        self.labels: frozenset[str] | None = frozenset(labels) if labels is not None else None
+        if max_chars is not None and (
+            isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1
+        ):
+            raise ConfigError(f"max_chars must be a positive integer or None, got {max_chars!r}")
+        self.max_chars = max_chars
+        if isinstance(trace_top, bool) or not isinstance(trace_top, int) or trace_top < 1:
+            raise ConfigError(f"trace_top must be a positive integer, got {trace_top!r}")
+        self.trace_top = trace_top
+
+    @staticmethod
+    def _resolve_policies(
+        names: list[str], policies: Mapping[str, Policy] | Sequence[Policy | None] | None
+    ) -> tuple[Policy, ...]:
+        if policies is None:
+            return tuple(Policy() for _ in names)
+        if isinstance(policies, Mapping):
+            unknown = sorted(set(policies) - set(names))
+            if unknown:
+                raise ConfigError(f"policies name unknown layers {unknown}; layers are {names}")
+            resolved = [policies.get(n) or Policy() for n in names]
+        else:
+            if len(policies) != len(names):
+                raise ConfigError(f"{len(policies)} policies given for {len(names)} layers")
+            resolved = [p or Policy() for p in policies]
+        for n, p in zip(names, resolved, strict=True):
+            if not isinstance(p, Policy):
+                raise ConfigError(f"policy of layer {n!r} must be a Policy, got {p!r}")
+        return tuple(resolved)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def policy_for(self, name: str) -> Policy:
+        """The policy of the layer called ``name``."""
+        return self.policies[self.layer_names.index(name)]
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def route(self, text: str) -> Route:
+        """Route one utterance. Never raises for a ``str``; ``TypeError`` for anything else."""
+        return self.route_batch([text])[0]
+
+    def route_batch(self, texts: Sequence[str]) -> list[Route]:
+        """Route many utterances; answers equal ``[self.route(t) for t in texts]``.
+
+        Each layer sees only the texts no earlier layer decided, through its ``route_batch``
+        when it has one.
+        """
+        prepared: list[str] = []
+        truncated: list[bool] = []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+            cut = self.max_chars is not None and len(t) > self.max_chars
+            prepared.append(t[: self.max_chars] if cut else t)
+            truncated.append(cut)
+
+        steps: list[list[TraceStep]] = [[] for _ in prepared]
+        results: list[list[tuple[str, LayerResult]]] = [[] for _ in prepared]
+        decided: dict[int, Route] = {}
+        pending = list(range(len(prepared)))
+        for layer, policy in zip(self.layers, self.policies, strict=True):
+            if not pending:
+                break
+            outcomes = _call_batch(layer, [prepared[i] for i in pending])
+            still: list[int] = []
+            for i, out in zip(pending, outcomes, strict=True):
+                step, accepted = self._judge(layer.name, policy, out)
+                steps[i].append(step)
+                if out.result is not None and not out.result.abstained:
+                    results[i].append((layer.name, out.result))
+                if accepted and out.result is not None:
+                    decided[i] = self._finish(prepared[i], layer.name, out.result, steps[i], truncated[i])
+                else:
+                    still.append(i)
+            pending = still
+        for i in pending:
+            decided[i] = self._fall_back(prepared[i], results[i], steps[i], truncated[i])
+        return [decided[i] for i in range(len(prepared))]
+
+    def _judge(self, name: str, policy: Policy, out: _Outcome) -> tuple[TraceStep, bool]:
+        if out.result is None:
+            reason = out.error or "no result"
+            kind: Any = "unavailable" if reason.startswith("unavailable:") else "error"
+            return TraceStep(name, kind, reason, policy=policy, micros=out.micros), False
+        res = out.result
+        top = tuple(res.candidates[: self.trace_top])
+        evidence = tuple(res.evidence)
+        if res.abstained:
+            reason = str(res.meta.get("reason", "no candidate"))
+            return TraceStep(name, "abstained", reason, top, policy, out.micros, evidence), False
+        best = res.candidates[0]
+        if self.labels is not None and best.intent not in self.labels:
+            reason = f"unknown label {best.intent!r} (not one of the cascade's intents)"
+            return TraceStep(name, "rejected", reason, top, policy, out.micros, evidence), False
+        accepted, reason = policy.decide(res.candidates)
+        outcome: Any = "accepted" if accepted else "rejected"
+        return TraceStep(name, outcome, reason, top, policy, out.micros, evidence), accepted
+
+    def _extract(
+        self, intent: str, text: str, layer_params: Mapping[str, Any], meta: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        extracted = dict(layer_params)
+        if self.extractor is None:
+            return extracted, ()
+        try:
+            found, missing = self.extractor.extract(intent, text)
+        except Exception as exc:  # extraction must never turn a decision into a crash
+            meta["extraction_error"] = f"{type(exc).__name__}: {exc}"
+            return extracted, ()
+        extracted.update(found)
+        return extracted, tuple(m for m in missing if m not in extracted)
+
+    def _finish(
+        self,
+        text: str,
+        layer: str,
+        result: LayerResult,
+        steps: list[TraceStep],
+        truncated: bool,
+        extra_meta: Mapping[str, Any] | None = None,
+    ) -> Route:
+        top = result.candidates[0]
+        meta: dict[str, Any] = {**result.meta, **(extra_meta or {}), "truncated": truncated}
+        extracted, missing = self._extract(top.intent, text, result.extracted, meta)
+        return Route(
+            intent=top.intent,
+            confidence=top.score,
+            layer=layer,
+            candidates=tuple(result.candidates),
+            extracted=extracted,
+            missing_params=missing,
+            meta=meta,
+            trace=tuple(steps),
+        )
+
+    def _fall_back(
+        self,
+        text: str,
+        results: list[tuple[str, LayerResult]],
+        steps: list[TraceStep],
+        truncated: bool,
+    ) -> Route:
+        meta: dict[str, Any] = {"fallback": self.fallback, "truncated": truncated}
+        if self.fallback == "best":
+            for name, res in results:
+                if self.labels is None or res.candidates[0].intent in self.labels:
+                    return self._finish(text, name, res, steps, truncated, meta)
+        best: dict[str, float] = {}
+        for _, res in results:
+            for c in res.candidates:
+                if (self.labels is None or c.intent in self.labels) and c.score > best.get(c.intent, -1.0):
+                    best[c.intent] = c.score
+        ranked = tuple(sorted((Candidate(i, s) for i, s in best.items()), key=lambda c: (-c.score, c.intent)))
+        extracted, _ = self._extract(CLARIFY, text, {}, meta)
+        return Route(
+            intent=CLARIFY,
+            confidence=0.0,
+            layer="fallback",
+            candidates=ranked,
+            extracted=extracted,
+            missing_params=(),
+            meta=meta,
+            trace=tuple(steps),
+        )
