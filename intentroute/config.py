@@ -1,0 +1,238 @@
+"""Build a :class:`~intentroute.cascade.Cascade` from a dict, a TOML file or a JSON file.
+
+This is the one place where layer names resolve to factories (through the plugin registry)::
+
+    domain = "brokerage"          # embedded domain name or folder: extraction + known labels
+    fallback = "clarify"          # or "best"
+    max_chars = 4000
+
+    [[layers]]
+    name = "rules"                # a registered layer (see `intentroute layers`)
+    threshold = 0.75
+    margin = 0.1
+    params = { rules = "./my_rules.toml" }
+
+In a config file, string parameters starting with ``./`` or ``../`` are paths relative to the
+file's folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from .cascade import FALLBACKS, Cascade
+from .errors import ConfigError, IntentRouteError
+from .plugins import factory_parameters, layer_registry
+from .types import Policy
+
+__all__ = ["ENV_OVERRIDES", "build_cascade", "default_cascade", "default_config", "load_config"]
+
+_TOP_KEYS = {"domain", "extraction", "labels", "fallback", "max_chars", "trace_top", "layers"}
+_LAYER_KEYS = {"name", "threshold", "margin", "force", "params"}
+
+#: Environment variables of the seed that set the default cascade's policies:
+#: variable -> (layer name, policy field).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "ROUTER_CONF_THRESHOLD": ("rules", "threshold"),
+}
+
+
+def load_config(source: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any], str, Path | None]:
+    """Read a config; returns ``(config, where, base_dir)``."""
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source)), "<config dict>", None
+    path = Path(source)
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror or exc}", source=where) from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(raw.decode("utf-8"))
+        elif suffix == ".json":
+            data = json.loads(raw.decode("utf-8"))
+        else:
+            raise ConfigError("config files must end in .toml or .json", source=where)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"not valid {suffix[1:].upper()}: {exc}", source=where) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a table/object", source=where)
+    return data, where, path.resolve().parent
+
+
+def _resolve_paths(value: Any, base: Path | None) -> Any:
+    if base is not None and isinstance(value, str) and value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    if isinstance(value, dict):
+        return {k: _resolve_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_paths(v, base) for v in value]
+    return value
+
+
+def _policy(entry: Mapping[str, Any], where: str, layer: str) -> Policy:
+    for key in ("threshold", "margin"):
+        v = entry.get(key, 0.0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+            raise ConfigError(
+                f"must be a number in [0, 1], got {v!r}", source=where, layer=layer, param=key, value=v
+            )
+    force = entry.get("force", False)
+    if not isinstance(force, bool):
+        raise ConfigError(
+            f"must be true or false, got {force!r}", source=where, layer=layer, param="force", value=force
+        )
+    return Policy(float(entry.get("threshold", 0.0)), float(entry.get("margin", 0.0)), force)
+
+
+def _build_layer(
+    entry: Mapping[str, Any], index: int, where: str, base: Path | None, registry: Mapping[str, Any]
+) -> Any:
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"layers[{index}] needs a 'name' (one of: {', '.join(registry)})", source=where)
+    unknown_keys = sorted(set(entry) - _LAYER_KEYS)
+    if unknown_keys:
+        raise ConfigError(
+            f"unknown keys {unknown_keys}; a layer entry takes {sorted(_LAYER_KEYS)} "
+            "(layer arguments go under 'params')",
+            source=where,
+            layer=name,
+        )
+    if name not in registry:
+        raise ConfigError(
+            f"unknown layer {name!r}; known layers: {', '.join(registry) or 'none'} "
+            "(a plugin may be missing: see `intentroute layers`)",
+            source=where,
+            layer=name,
+        )
+    params = entry.get("params", {})
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"'params' must be a table, got {params!r}", source=where, layer=name)
+    params = _resolve_paths(dict(params), base)
+    factory = registry[name].factory
+    sig = factory_parameters(factory)
+    if sig is not None:
+        try:
+            sig.bind(**params)
+        except TypeError as exc:
+            accepted = [p for p in sig.parameters if p not in ("self", "args", "kwargs")]
+            bad = next((p for p in params if p not in sig.parameters), None)
+            raise ConfigError(
+                f"{exc}; accepted parameters: {', '.join(accepted) or 'none'}",
+                source=where,
+                layer=name,
+                param=bad,
+                value=params.get(bad) if bad else None,
+            ) from exc
+    try:
+        return factory(**params)
+    except ConfigError as exc:
+        if exc.layer:
+            raise
+        raise ConfigError(str(exc), source=where, layer=name, param=None, value=exc.value) from exc
+    except IntentRouteError:
+        raise
+    except (ValueError, TypeError, OSError) as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        raise ConfigError(
+            f"cannot build layer with {shown or 'no parameters'}: {exc}", source=where, layer=name
+        ) from exc
+
+
+def build_cascade(
+    config: Mapping[str, Any] | str | Path, *, plugin_manager: pluggy.PluginManager | None = None
+) -> Cascade:
+    """Build a cascade from a config dict or a ``.toml``/``.json`` file.
+
+    Raises :class:`~intentroute.errors.ConfigError` for an unknown layer (listing the known ones),
+    a bad parameter (naming the layer, the parameter and the value) or a malformed file.
+
+    >>> config = {"domain": "brokerage", "layers": [{"name": "rules", "threshold": 0.75, "margin": 0.1}]}
+    >>> cascade = build_cascade(config)
+    >>> cascade.route("what's tsla trading at").intent
+    'quotes'
+    """
+    data, where, base = load_config(config)
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown}; expected some of {sorted(_TOP_KEYS)}", source=where)
+    layers_cfg = data.get("layers")
+    if not isinstance(layers_cfg, list) or not layers_cfg:
+        raise ConfigError("'layers' must be a non-empty list of layer entries", source=where)
+    fallback = data.get("fallback", "clarify")
+    if fallback not in FALLBACKS:
+        raise ConfigError(f"'fallback' must be one of {list(FALLBACKS)}, got {fallback!r}", source=where)
+
+    extractor = None
+    labels = data.get("labels")
+    domain_ref = data.get("domain")
+    if domain_ref is not None:
+        from .domains import load_domain
+
+        if not isinstance(domain_ref, str):
+            raise ConfigError(f"'domain' must be a domain name or folder, got {domain_ref!r}", source=where)
+        domain = load_domain(_resolve_paths(domain_ref, base))
+        if data.get("extraction", True):
+            extractor = domain.extractor()
+        if labels is None:
+            labels = domain.labels
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+        raise ConfigError(f"'labels' must be a list of intent names, got {labels!r}", source=where)
+
+    registry = layer_registry(plugin_manager)
+    layers, policies = [], []
+    for i, entry in enumerate(layers_cfg):
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"layers[{i}] must be a table, got {entry!r}", source=where)
+        layer = _build_layer(entry, i, where, base, registry)
+        layers.append(layer)
+        policies.append(_policy(entry, where, str(entry["name"])))
+    kwargs: dict[str, Any] = {}
+    for key in ("max_chars", "trace_top"):
+        if key in data:
+            kwargs[key] = data[key]
+    try:
+        return Cascade(layers, policies, fallback=fallback, extractor=extractor, labels=labels, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), source=where) from exc
+
+
+def default_config(domain: str = "brokerage") -> dict[str, Any]:
+    """The config of ``default_cascade()``: the domain's ``cascade.toml`` with the seed's
+    environment variables (:data:`ENV_OVERRIDES`) applied."""
+    from .domains import domain_path
+
+    raw_config, _, base = load_config(domain_path(domain, "cascade.toml"))
+    data: dict[str, Any] = _resolve_paths(raw_config, base)
+    for var, (layer_name, field) in ENV_OVERRIDES.items():
+        raw = os.environ.get(var)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"environment variable {var}={raw!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"environment variable {var}={raw!r} must lie in [0, 1]")
+        for entry in data.get("layers", []):
+            if entry.get("name") == layer_name:
+                entry[field] = value
+    return data
+
+
+def default_cascade(
+    domain: str = "brokerage", *, plugin_manager: pluggy.PluginManager | None = None
+) -> Cascade:
+    """The embedded default cascade of ``domain`` (the brokerage assistant unless told otherwise)."""
+    return build_cascade(default_config(domain), plugin_manager=plugin_manager)
