@@ -1,0 +1,226 @@
+"""Parameter extraction: symbols, accounts, timeframes, fact topics, and missing parameters.
+
+The cascade applies a :class:`ParamExtractor` to whichever layer's answer it accepts (the seed's
+``_apply_extraction``). What to look for comes from the domain's ``slots``:
+
+- ``kind = "symbol"``: known ``tickers`` (matched in any case, except those in
+  ``lowercase_excluded`` which must be written in capitals or as ``$cashtags``), company ``names``
+  (``"apple" -> "AAPL"``), and any other all-capitals word of 2-5 letters that is not in
+  ``not_tickers`` (so "What's XYZ at?" finds ``XYZ``; a message typed entirely in capitals only
+  yields known tickers).
+- ``kind = "lookup"``: ``values`` maps phrases to a canonical value (``"year to date" -> "YTD"``),
+  and ``patterns`` maps regular expressions to a format string over their groups
+  (``"\\b(\\d{1,2}) ?months?\\b" -> "{1}M"``). Matching is on the normalised text; the earliest
+  match wins, then the longest.
+
+Each intent lists the parameters it takes and those it requires; a required parameter that is
+not found is reported in ``Route.missing_params`` (``quotes`` without a symbol).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .text import PhraseTable, normalize
+
+if TYPE_CHECKING:
+    from .domains import Domain
+
+__all__ = ["LookupSlot", "ParamExtractor", "SymbolSlot"]
+
+
+@dataclass(frozen=True)
+class LookupSlot:
+    """A parameter found by phrases and regexes on the normalised text."""
+
+    name: str
+    values: Mapping[str, str]
+    patterns: tuple[tuple[re.Pattern[str], str], ...] = ()
+    _phrases: PhraseTable[str] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_spec(cls, name: str, spec: Mapping[str, Any], where: str) -> LookupSlot:
+        values = spec.get("values", {})
+        patterns = spec.get("patterns", {})
+        if not isinstance(values, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            raise ConfigError(f"slot {name!r}: 'values' must map phrases to strings", source=where)
+        if not isinstance(patterns, Mapping):
+            raise ConfigError(f"slot {name!r}: 'patterns' must map regexes to format strings", source=where)
+        compiled = []
+        for rx, fmt in patterns.items():
+            try:
+                compiled.append((re.compile(rx), str(fmt)))
+            except re.error as exc:
+                raise ConfigError(f"slot {name!r}: invalid pattern {rx!r}: {exc}", source=where) from exc
+        if not values and not compiled:
+            raise ConfigError(f"slot {name!r}: needs 'values' or 'patterns'", source=where)
+        norm_values = {normalize(k): v for k, v in values.items() if normalize(k)}
+        return cls(name, norm_values, tuple(compiled))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_phrases", PhraseTable(self.values))
+
+    def find(self, text: str, norm: str) -> list[str]:
+        hits: list[tuple[int, int, str]] = []
+        words = norm.split(" ")
+        # word positions mapped to character offsets so phrases and patterns order together
+        offsets = [0]
+        for w in words[:-1]:
+            offsets.append(offsets[-1] + len(w) + 1)
+        for i, n, value in self._phrases.find(words, overlapping=False):
+            hits.append((offsets[i], -len(" ".join(words[i : i + n])), value))
+        for pattern, fmt in self.patterns:
+            for m in pattern.finditer(norm):
+                try:
+                    value = fmt.format(m.group(0), *m.groups())
+                except (IndexError, KeyError):
+                    value = m.group(0)
+                hits.append((m.start(), -len(m.group(0)), value.upper() if value.islower() else value))
+        hits.sort()
+        return list(dict.fromkeys(v for _, _, v in hits))
+
+
+_TICKER_TOKEN = re.compile(r"(?<![\w$.&])([A-Za-z]{1,5}(?:\.[A-Za-z])?)(?![\w&])")
+_CASHTAG = re.compile(r"\$([A-Za-z]{1,5}(?:\.[A-Za-z])?)\b")
+_ALPHA_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@dataclass(frozen=True)
+class SymbolSlot:
+    """Ticker symbols: known tickers, company names, cashtags and capitalised unknown tickers."""
+
+    name: str
+    tickers: frozenset[str]
+    names: Mapping[str, str]
+    lowercase_excluded: frozenset[str]
+    not_tickers: frozenset[str]
+    _phrases: PhraseTable[str] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_spec(cls, name: str, spec: Mapping[str, Any], where: str) -> SymbolSlot:
+        def strings(key: str) -> list[str]:
+            v = spec.get(key, [])
+            if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+                raise ConfigError(f"slot {name!r}: {key!r} must be a list of strings", source=where)
+            return v
+
+        names = spec.get("names", {})
+        if not isinstance(names, Mapping) or not all(isinstance(v, str) for v in names.values()):
+            raise ConfigError(f"slot {name!r}: 'names' must map company names to tickers", source=where)
+        norm_names = {normalize(k): v.upper() for k, v in names.items() if normalize(k)}
+        # normalising drops apostrophes, so "apple's" arrives as "apples"
+        possessives = {k + "s": v for k, v in norm_names.items() if k + "s" not in norm_names}
+        return cls(
+            name,
+            frozenset(t.upper() for t in strings("tickers")),
+            {**possessives, **norm_names},
+            frozenset(t.upper() for t in strings("lowercase_excluded")),
+            frozenset(t.upper() for t in strings("not_tickers")),
+        )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_phrases", PhraseTable(self.names))
+
+    def find(self, text: str, norm: str) -> list[str]:
+        hits: list[tuple[float, str]] = []
+        words = _ALPHA_WORD.findall(text)
+        capitals = [w for w in words if w.isupper() and w.upper() not in self.tickers]
+        shouting = len(words) >= 3 and len(capitals) / len(words) >= 0.6
+        for m in _CASHTAG.finditer(text):
+            hits.append((m.start() / max(1, len(text)), m.group(1).upper()))
+        for m in _TICKER_TOKEN.finditer(text):
+            tok = m.group(1)
+            up = tok.upper()
+            pos = m.start() / max(1, len(text))
+            if up in self.tickers:
+                if tok == up or up not in self.lowercase_excluded:
+                    hits.append((pos, up))
+            elif tok == up and len(tok) >= 2 and not shouting and up not in self.not_tickers:
+                hits.append((pos, up))
+        words = norm.split(" ")
+        # word positions, scaled to be comparable with the character positions above
+        for i, _, symbol in self._phrases.find(words, overlapping=False):
+            hits.append((i / max(1, len(words)), symbol))
+        hits.sort(key=lambda h: h[0])
+        return list(dict.fromkeys(s for _, s in hits))
+
+
+Slot = LookupSlot | SymbolSlot
+
+
+class ParamExtractor:
+    """Finds a domain's parameters in an utterance and reports the missing required ones.
+
+    Examples
+    --------
+    >>> from intentroute.domains import load_domain
+    >>> ex = load_domain("brokerage").extractor()
+    >>> ex.extract("quotes", "what's tsla trading at")
+    ({'symbol': 'TSLA'}, [])
+    >>> ex.extract("quotes", "what's the price")
+    ({}, ['symbol'])
+    >>> ex.extract("performance", "how did my Roth do year to date")
+    ({'account': 'Roth IRA', 'timeframe': 'YTD'}, [])
+    """
+
+    def __init__(
+        self,
+        slots: Mapping[str, Slot],
+        params: Mapping[str, tuple[str, ...]],
+        required: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        self.slots = dict(slots)
+        self.params = dict(params)
+        self.required = dict(required)
+
+    @classmethod
+    def from_domain(cls, domain: Domain) -> ParamExtractor:
+        where = str(domain.file("domain.json"))
+        slots: dict[str, Slot] = {}
+        for name, spec in domain.slots.items():
+            if not isinstance(spec, Mapping):
+                raise ConfigError(f"slot {name!r} must be an object", source=where)
+            kind = spec.get("kind", "lookup")
+            if kind == "symbol":
+                slots[name] = SymbolSlot.from_spec(name, spec, where)
+            elif kind == "lookup":
+                slots[name] = LookupSlot.from_spec(name, spec, where)
+            else:
+                raise ConfigError(
+                    f"slot {name!r}: kind must be 'symbol' or 'lookup', got {kind!r}", source=where
+                )
+        return cls(
+            slots,
+            {n: s.params for n, s in domain.intents.items()},
+            {n: s.required for n, s in domain.intents.items()},
+        )
+
+    def find_all(self, text: str) -> dict[str, list[str]]:
+        """Every value of every slot found in ``text``, in order of appearance."""
+        norm = normalize(text)
+        return {name: found for name, slot in self.slots.items() if (found := slot.find(text, norm))}
+
+    def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]:
+        """Parameters of ``intent`` found in ``text`` and the required ones missing.
+
+        For an intent the domain does not define (``clarify``), every slot found is returned.
+        When several values of one parameter appear, the first is ``param`` and all are listed
+        under ``param + "s"``.
+        """
+        found = self.find_all(text)
+        wanted = self.params.get(intent, tuple(self.slots))
+        extracted: dict[str, Any] = {}
+        for p in wanted:
+            values = found.get(p)
+            if values:
+                extracted[p] = values[0]
+                if len(values) > 1:
+                    extracted[p + "s"] = values
+        missing = [p for p in self.required.get(intent, ()) if p not in extracted]
+        return extracted, missing

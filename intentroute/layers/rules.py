@@ -1,0 +1,244 @@
+"""The rule layer: per-intent keywords, phrases and regular expressions with weights.
+
+A rules file (TOML or JSON) maps each intent to weighted rules::
+
+    [intents.quotes]
+    keywords = { quote = 0.7, price = 0.55 }           # one word each
+    phrases  = { "trading at" = 0.85 }                # word sequences
+    regexes  = { '\\bhow much is \\w+ (stock|shares?)\\b' = 0.7 }
+
+Everything matches against :func:`intentroute.text.normalize` of the utterance (case-folded words
+separated by single spaces, apostrophes removed), and keywords and phrases in the file are
+normalised the same way, so ``"what's"`` in a file matches "Whats" and "what’s". Weights lie in
+[-1, 1]. An intent's score combines its matched positive weights as a noisy-OR,
+``1 - prod(1 - w)``, then multiplies by ``1 - |w|`` for each matched negative weight, so it stays
+in [0, 1] and every matched rule is listed as evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..text import PhraseTable, normalize
+from ..types import LayerResult
+
+__all__ = ["Rule", "RuleLayer", "load_rules"]
+
+_KINDS = ("keywords", "phrases", "regexes")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One weighted rule of one intent."""
+
+    intent: str
+    kind: str
+    pattern: str
+    weight: float
+
+    def describe(self) -> str:
+        """One line for the trace: ``quotes: phrase 'trading at' +0.88``."""
+        kind = {"keywords": "keyword", "phrases": "phrase", "regexes": "regex"}[self.kind]
+        pattern = self.pattern if len(self.pattern) <= 60 else self.pattern[:57] + "..."
+        return f"{self.intent}: {kind} '{pattern}' {self.weight:+.2f}"
+
+
+def _read_rules_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read rules file: {exc.strerror or exc}", source=str(path)) from exc
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}", source=str(path)
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a table/object with an 'intents' key", source=str(path))
+    return data
+
+
+def load_rules(source: Mapping[str, Any] | str | Path) -> tuple[list[Rule], str]:
+    """Read and validate rules from a mapping or a TOML/JSON file; returns ``(rules, source name)``.
+
+    Raises :class:`~intentroute.errors.ConfigError` naming the file, the intent and the rule.
+    """
+    if isinstance(source, Mapping):
+        data: Mapping[str, Any] = source
+        where = "<rules dict>"
+    else:
+        path = Path(source)
+        data = _read_rules_file(path)
+        where = str(path)
+    unknown = sorted(set(data) - {"version", "intents", "description"})
+    if unknown:
+        raise ConfigError(
+            f"unknown top-level keys {unknown}; expected 'intents' (and optional 'version', 'description')",
+            source=where,
+        )
+    intents = data.get("intents")
+    if not isinstance(intents, Mapping) or not intents:
+        raise ConfigError("'intents' must be a non-empty table of intent -> rules", source=where)
+    rules: list[Rule] = []
+    for intent, spec in intents.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"intent {intent!r}: rules must be a table with {_KINDS}", source=where)
+        bad = sorted(set(spec) - set(_KINDS))
+        if bad:
+            raise ConfigError(
+                f"intent {intent!r}: unknown rule kinds {bad}; expected {list(_KINDS)}", source=where
+            )
+        n_before = len(rules)
+        for kind in _KINDS:
+            entries = spec.get(kind, {})
+            if not isinstance(entries, Mapping):
+                raise ConfigError(
+                    f"intent {intent!r}: {kind} must be a table of pattern -> weight", source=where
+                )
+            for pattern, weight in entries.items():
+                rules.append(_make_rule(where, str(intent), kind, pattern, weight))
+        if len(rules) == n_before:
+            raise ConfigError(f"intent {intent!r} has no rules", source=where)
+    return rules, where
+
+
+def _make_rule(where: str, intent: str, kind: str, pattern: Any, weight: Any) -> Rule:
+    loc = f"intent {intent!r}: {kind}[{pattern!r}]"
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not math.isfinite(weight)
+        or not -1.0 <= weight <= 1.0
+        or weight == 0
+    ):
+        raise ConfigError(f"{loc}: weight must be a non-zero number in [-1, 1], got {weight!r}", source=where)
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ConfigError(f"{loc}: pattern must be a non-empty string", source=where)
+    if kind == "regexes":
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{loc}: invalid regular expression: {exc}", source=where) from exc
+        return Rule(intent, kind, pattern, float(weight))
+    norm = normalize(pattern)
+    if not norm:
+        raise ConfigError(f"{loc}: pattern has no letters or digits", source=where)
+    if kind == "keywords" and " " in norm:
+        raise ConfigError(f"{loc}: a keyword is one word; put {pattern!r} under phrases", source=where)
+    return Rule(intent, kind, norm, float(weight))
+
+
+class RuleLayer:
+    """Scores intents by weighted keyword, phrase and regex rules.
+
+    Parameters
+    ----------
+    rules:
+        A rules file (TOML or JSON), a mapping in the same shape, or the name of an embedded
+        domain (``"brokerage"``, the default) whose ``rules.toml`` is used.
+    name:
+        The layer's name in the cascade and the trace.
+    min_score:
+        Candidates scoring below this are dropped (keeps the trace short).
+
+    Examples
+    --------
+    >>> layer = RuleLayer({"intents": {"quotes": {"phrases": {"trading at": 0.85}}}})
+    >>> layer.route("What's TSLA trading at?").top
+    Candidate(intent='quotes', score=0.85)
+    """
+
+    def __init__(
+        self,
+        rules: Mapping[str, Any] | str | Path = "brokerage",
+        *,
+        name: str = "rules",
+        min_score: float = 0.0,
+    ) -> None:
+        if isinstance(rules, str) and _is_domain_name(rules):
+            from ..domains import domain_path
+
+            rules = domain_path(rules, "rules.toml")
+        self.rules, self.source = load_rules(rules)
+        if not isinstance(name, str) or not name:
+            raise ConfigError("must be a non-empty string", param="name", value=name)
+        self.name = name
+        if (
+            isinstance(min_score, bool)
+            or not isinstance(min_score, int | float)
+            or not 0.0 <= min_score <= 1.0
+        ):
+            raise ConfigError(
+                f"must be a number in [0, 1], got {min_score!r}", param="min_score", value=min_score
+            )
+        self.min_score = float(min_score)
+        self.intents: tuple[str, ...] = tuple(dict.fromkeys(r.intent for r in self.rules))
+        # keywords and phrases are looked up by word n-gram, so matching costs
+        # O(words x longest phrase) whatever the number of rules
+        grams: dict[str, list[Rule]] = {}
+        self._regexes: list[tuple[re.Pattern[str], Rule]] = []
+        for r in self.rules:
+            if r.kind in ("keywords", "phrases"):
+                grams.setdefault(r.pattern, []).append(r)
+            else:
+                self._regexes.append((re.compile(r.pattern), r))
+        self._phrases = PhraseTable({g: tuple(rs) for g, rs in grams.items()})
+
+    def matches(self, text: str) -> list[Rule]:
+        """Every rule that matches ``text``."""
+        norm = normalize(text)
+        if not norm:
+            return []
+        hits: list[Rule] = []
+        for _, _, rules in self._phrases.find(norm.split(" ")):
+            hits.extend(rules)
+        hits.extend(r for rx, r in self._regexes if rx.search(norm))
+        return list(dict.fromkeys(hits))  # a phrase said twice counts once
+
+    def route(self, text: str) -> LayerResult:
+        hits = self.matches(text)
+        pos: dict[str, float] = {}
+        neg: dict[str, float] = {}
+        for r in hits:
+            if r.weight > 0:
+                pos[r.intent] = pos.get(r.intent, 1.0) * (1.0 - r.weight)
+            else:
+                neg[r.intent] = neg.get(r.intent, 1.0) * (1.0 + r.weight)
+        scores = {i: (1.0 - miss) * neg.get(i, 1.0) for i, miss in pos.items()}
+        scores = {i: min(1.0, max(0.0, s)) for i, s in scores.items() if s > 0.0 and s >= self.min_score}
+        result = LayerResult.from_scores(scores)
+        shown = {c.intent for c in result.candidates[:3]}
+        evidence = [r.describe() for r in hits if r.intent in shown]
+        return LayerResult(result.candidates, evidence=evidence, meta={"rules_matched": len(hits)})
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "available": True,
+            "source": self.source,
+            "rules": len(self.rules),
+            "intents": list(self.intents),
+        }
+
+
+def _is_domain_name(value: str) -> bool:
+    from ..domains import available_domains
+
+    return value in available_domains() and not Path(value).exists()
+
+
+@hookimpl
+def register_layers(register: Any) -> None:
+    register("rules", RuleLayer)
