@@ -1,0 +1,148 @@
+"""The ``intentroute`` command line: route, layers, status."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import IntentRouteError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Turn intentroute's own errors into a one-line message and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except IntentRouteError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Cascade config (.toml or .json). Default: the embedded brokerage cascade.",
+)
+
+
+def _cascade(config_path: Path | None) -> Any:
+    from .config import build_cascade, default_cascade
+
+    if config_path is None:
+        return default_cascade()
+    if not config_path.exists():
+        raise click.BadParameter(f"file {str(config_path)!r} does not exist", param_hint="--config")
+    return build_cascade(config_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="intentroute")
+def cli() -> None:
+    """Route chat utterances to intents with a cascade of rules, a classifier and an LLM."""
+
+
+@cli.command()
+@click.argument("texts", nargs=-1)
+@_config_option
+@click.option("--explain", is_flag=True, help="Print the decision and every layer's trace step.")
+@click.option("--json", "as_json", is_flag=True, help="Print Route.to_dict() as one JSON line per text.")
+@_friendly
+def route(texts: tuple[str, ...], config_path: Path | None, explain: bool, as_json: bool) -> None:
+    """Route TEXTS (or, with none or '-', one utterance per line of standard input)."""
+    if explain and as_json:
+        raise click.UsageError("--explain and --json are exclusive: pick one")
+    items = list(texts)
+    if not items or items == ["-"]:
+        items = [line.rstrip("\n") for line in sys.stdin]
+    cascade = _cascade(config_path)
+    for text, r in zip(items, cascade.route_batch(items), strict=True):
+        if as_json:
+            click.echo(json.dumps(r.to_dict(), ensure_ascii=False))
+        elif explain:
+            click.echo(f"> {text}")
+            click.echo(r.explain())
+            click.echo()
+        else:
+            params = " ".join(f"{k}={v}" for k, v in r.extracted.items() if not isinstance(v, list))
+            missing = f" missing={','.join(r.missing_params)}" if r.missing_params else ""
+            click.echo(f"{r.intent}\t{r.confidence:.3f}\t{r.layer}\t{params}{missing}".rstrip())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_friendly
+def layers(as_json: bool) -> None:
+    """List every registered layer, the plugin it came from and whether it can run here."""
+    from .plugins import layer_registry
+
+    rows = []
+    for info in layer_registry().values():
+        reason = info.availability()
+        rows.append(
+            {
+                "name": info.name,
+                "plugin": info.plugin,
+                "source": info.source,
+                "available": reason is None,
+                "reason": reason or "",
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    cols = ("name", "plugin", "source")
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in cols}
+    click.echo("  ".join(k.upper().ljust(widths[k]) for k in cols) + "  AVAILABLE")
+    for r in rows:
+        avail = "yes" if r["available"] else f"no: {r['reason']}"
+        click.echo("  ".join(str(r[k]).ljust(widths[k]) for k in cols) + f"  {avail}")
+
+
+@cli.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_friendly
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Show the cascade's layers, their policies and their diagnostics."""
+    cascade = _cascade(config_path)
+    report = {
+        "fallback": cascade.fallback,
+        "layers": [
+            {
+                "name": layer.name,
+                "policy": policy.to_dict(),
+                "status": layer.status() if callable(getattr(layer, "status", None)) else {},
+            }
+            for layer, policy in zip(cascade.layers, cascade.policies, strict=True)
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    click.echo(f"fallback: {cascade.fallback}")
+    for i, entry in enumerate(report["layers"], 1):
+        p = entry["policy"]
+        click.echo(
+            f"{i}. {entry['name']}  threshold={p['threshold']:g} margin={p['margin']:g} force={p['force']}"
+        )
+        for k, v in entry["status"].items():
+            click.echo(f"     {k}: {v}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="intentroute")
