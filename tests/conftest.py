@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from intentroute.plugins import PluginManager, new_plugin_manager
+from intentroute.types import Candidate, LayerResult
+
+# `dev` explores; `ci` is derandomised so a CI run is reproducible. HYPOTHESIS_PROFILE picks one.
+settings.register_profile("dev", max_examples=100)
+settings.register_profile(
+    "ci", max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FixedLayer:
+    """A layer that always answers the same candidates (or raises, or abstains)."""
+
+    def __init__(
+        self,
+        name: str,
+        scores: dict[str, float] | None = None,
+        raises: BaseException | None = None,
+        extracted: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.scores = scores or {}
+        self.raises = raises
+        self.extracted = extracted or {}
+        self.calls: list[str] = []
+
+    def route(self, text: str) -> LayerResult:
+        self.calls.append(text)
+        if self.raises is not None:
+            raise self.raises
+        return LayerResult(
+            [Candidate(i, s) for i, s in self.scores.items()],
+            extracted=self.extracted,
+            evidence=[f"fixed {self.name}"],
+        )
+
+
+@pytest.fixture
+def fixed_layer() -> type[FixedLayer]:
+    return FixedLayer
+
+
+@pytest.fixture
+def fresh_pm() -> Iterator[PluginManager]:
+    """A plugin manager with the built-in layers and no installed plugins."""
+    yield new_plugin_manager(load_entrypoints=False)
+
+
+def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
+    """Run the real `python -m intentroute` in a subprocess."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "intentroute", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        env=full_env,
+        timeout=120,
+        cwd=ROOT,
+    )

@@ -1,0 +1,101 @@
+"""The embedded brokerage domain routes typical phrasings of every intent with rules alone."""
+
+from __future__ import annotations
+
+import pytest
+
+import intentroute
+from intentroute.domains import load_domain
+
+EXPECTED = {
+    "activity": [
+        "What was my most recent trade?",
+        "show my recent activity",
+        "what did I buy last week",
+        "order history please",
+        "any open orders?",
+    ],
+    "positions": [
+        "How many shares of AAPL do I own?",
+        "what's my NVDA position",
+        "do I hold any tesla",
+        "what is my cost basis on MSFT",
+    ],
+    "positions_list": [
+        "show me all my holdings",
+        "what do I own",
+        "list my positions",
+        "what's in my portfolio",
+    ],
+    "portfolio_ranking": [
+        "what are my top performers",
+        "biggest losers in my portfolio",
+        "which stock is doing best",
+        "rank my holdings by return",
+    ],
+    "symbol_performance": [
+        "How is AAPL performing?",
+        "how much have I made on tesla",
+        "TSLA perf",
+        "what's my return on VOO",
+    ],
+    "performance": [
+        "how is my portfolio doing",
+        "what are my returns this year",
+        "portfolio performance YTD",
+        "am I up or down this month",
+    ],
+    "quotes": [
+        "what's tsla trading at",
+        "give me a quote for MSFT",
+        "AAPL stock price",
+        "price of nvidia right now",
+    ],
+    "transfers": [
+        "when will my deposit arrive",
+        "show my transfer history",
+        "I want to withdraw money",
+        "did my ACH transfer go through",
+    ],
+    "facts": [
+        "what is an ETF?",
+        "explain dollar cost averaging",
+        "what's the difference between a Roth IRA and a traditional IRA",
+        "how does a mutual fund work",
+    ],
+    "account_value": [
+        "how much is my account worth",
+        "what's my total portfolio value",
+        "account value please",
+        "what is my IRA worth",
+    ],
+    "cash_balance": [
+        "how much cash do I have",
+        "what's my buying power",
+        "settled cash in my Roth",
+        "cash available to trade",
+    ],
+}
+
+CASES = [(text, intent) for intent, texts in EXPECTED.items() for text in texts]
+
+
+def test_every_domain_intent_has_cases() -> None:
+    assert set(EXPECTED) == set(load_domain("brokerage").labels)
+
+
+@pytest.mark.parametrize(("text", "intent"), CASES)
+def test_the_default_cascade_routes_typical_phrasings(text: str, intent: str) -> None:
+    route = intentroute.default_cascade().route(text)
+    assert route.intent == intent, route.explain()
+    assert route.layer == "rules"
+
+
+@pytest.mark.parametrize("text", ["hello", "what's the weather in Paris", "tell me a joke", "asdf qwer", ""])
+def test_out_of_domain_text_routes_to_clarify(text: str) -> None:
+    assert intentroute.default_cascade().route(text).intent == "clarify"
+
+
+def test_quotes_without_a_symbol_reports_it_missing() -> None:
+    route = intentroute.default_cascade().route("quote please")
+    assert route.intent == "quotes" and route.missing_params == ("symbol",)

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from intentroute.domains import available_domains, load_domain
+from intentroute.errors import ConfigError
+from intentroute.extract import ParamExtractor
+
+EX = load_domain("brokerage").extractor()
+
+
+@pytest.mark.parametrize(
+    ("text", "symbol"),
+    [
+        ("what's tsla trading at", "TSLA"),
+        ("How is Apple doing?", "AAPL"),
+        ("apple's stock price", "AAPL"),
+        ("price of $nflx", "NFLX"),
+        ("quote for XYZ please", "XYZ"),
+        ("how many shares of BRK.B do I own", "BRK.B"),
+        ("what is coca-cola trading at", "KO"),
+        ("GameStop quote", "GME"),
+        ("quote for T", "T"),
+        ("johnson & johnson price", "JNJ"),
+    ],
+)
+def test_symbols_from_tickers_cashtags_and_company_names(text: str, symbol: str) -> None:
+    assert EX.extract("quotes", text)[0].get("symbol") == symbol
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what's the price",
+        "I want a quote",
+        "WHAT IS THE PRICE",
+        "is it a good time",
+        "how much is my IRA worth YTD",
+    ],
+)
+def test_common_words_and_acronyms_are_not_symbols(text: str) -> None:
+    extracted, missing = EX.extract("quotes", text)
+    assert "symbol" not in extracted and missing == ["symbol"]
+
+
+def test_lowercase_words_that_are_also_tickers_need_capitals() -> None:
+    assert "symbol" not in EX.extract("quotes", "what does it cost")[0]
+    assert EX.extract("quotes", "what does COST cost")[0]["symbol"] == "COST"
+
+
+def test_several_symbols_are_listed_in_order() -> None:
+    extracted, _ = EX.extract("quotes", "compare MSFT, nvidia and $AMD")
+    assert extracted["symbol"] == "MSFT" and extracted["symbols"] == ["MSFT", "NVDA", "AMD"]
+
+
+@pytest.mark.parametrize(
+    ("text", "account"),
+    [
+        ("in my Roth IRA", "Roth IRA"),
+        ("my roth", "Roth IRA"),
+        ("traditional IRA", "IRA"),
+        ("for my brokerage account", "Brokerage"),
+        ("the IRA", "IRA"),
+    ],
+)
+def test_accounts(text: str, account: str) -> None:
+    assert EX.extract("account_value", text)[0] == {"account": account}
+
+
+@pytest.mark.parametrize(
+    ("text", "timeframe"),
+    [
+        ("ytd", "YTD"),
+        ("year to date", "YTD"),
+        ("over the last 3 months", "3M"),
+        ("past 6 mo", "6M"),
+        ("this month", "this month"),
+        ("last month", "last month"),
+        ("1y", "1Y"),
+        ("in the past year", "1Y"),
+        ("QTD", "QTD"),
+        ("over 5 years", "5Y"),
+        ("since inception", "ALL"),
+    ],
+)
+def test_timeframes(text: str, timeframe: str) -> None:
+    assert EX.extract("performance", f"how did I do {text}")[0].get("timeframe") == timeframe
+
+
+def test_topics_only_for_facts_and_missing_topic_reported() -> None:
+    assert EX.extract("facts", "what is a Roth IRA?") == ({"topic": "Roth IRA"}, [])
+    assert EX.extract("facts", "explain expense ratios") == ({"topic": "expense ratio"}, [])
+    assert EX.extract("facts", "tell me something") == ({}, ["topic"])
+    assert "topic" not in EX.extract("positions_list", "show my Roth IRA holdings")[0]
+
+
+def test_required_parameters_per_intent() -> None:
+    assert EX.extract("positions", "how many shares do I own")[1] == ["symbol"]
+    assert EX.extract("symbol_performance", "how is it doing")[1] == ["symbol"]
+    assert EX.extract("positions_list", "list my holdings")[1] == []
+    assert EX.extract("performance", "how am I doing")[1] == []
+
+
+def test_clarify_gets_every_slot_found() -> None:
+    extracted, missing = EX.extract("clarify", "AAPL roth ytd")
+    assert extracted == {"symbol": "AAPL", "account": "Roth IRA", "timeframe": "YTD", "topic": "Roth IRA"}
+    assert missing == []
+
+
+@given(st.text())
+def test_extraction_never_raises(text: str) -> None:
+    for intent in ("quotes", "facts", "clarify"):
+        extracted, missing = EX.extract(intent, text)
+        assert isinstance(extracted, dict) and isinstance(missing, list)
+
+
+def test_domain_files_are_validated(tmp_path: pytest.TempPathFactory) -> None:
+    import json
+    from pathlib import Path
+
+    root = Path(str(tmp_path))
+    (root / "domain.json").write_text(
+        json.dumps({"intents": {"q": {"params": ["symbol"], "required": []}}, "slots": {}})
+    )
+    with pytest.raises(ConfigError, match="intent 'q': parameter 'symbol' has no entry under 'slots'"):
+        load_domain(root)
+    (root / "domain.json").write_text(
+        json.dumps({"intents": {"q": {"params": ["s"]}}, "slots": {"s": {"kind": "magic"}}})
+    )
+    with pytest.raises(ConfigError, match="kind must be 'symbol' or 'lookup'"):
+        load_domain(root).extractor()
+    with pytest.raises(ConfigError, match="not an embedded domain"):
+        load_domain(root / "nowhere")
+    assert "brokerage" in available_domains()
+    assert isinstance(load_domain().extractor(), ParamExtractor)
