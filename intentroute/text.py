@@ -12,7 +12,15 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["TOKEN_PATTERN", "PhraseTable", "normalize", "tokenize", "word_ngrams"]
+__all__ = [
+    "TOKEN_PATTERN",
+    "PhraseTable",
+    "char_ngrams",
+    "features",
+    "normalize",
+    "tokenize",
+    "word_ngrams",
+]
 
 #: The seed's token pattern; bundles record it in ``intent_router_config.json``.
 TOKEN_PATTERN = r"[A-Za-z0-9']+"
@@ -42,6 +50,46 @@ def word_ngrams(tokens: list[str], ngram_max: int = 2) -> list[str]:
     for n in range(2, ngram_max + 1):
         features.extend("_".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return features
+
+
+def char_ngrams(tokens: list[str], lo: int, hi: int) -> list[str]:
+    """Word-bounded character n-grams of each token, prefixed with ``#``.
+
+    Each token is padded with a space on both sides (so prefixes and suffixes are their own
+    features), as scikit-learn's ``char_wb`` analyzer does. The ``#`` keeps them apart from word
+    features, which the token pattern never lets contain ``#``.
+
+    >>> char_ngrams(["qoute"], 3, 3)
+    ['# qo', '#qou', '#out', '#ute', '#te ']
+    """
+    grams: list[str] = []
+    for tok in tokens:
+        padded = f" {tok} "
+        for n in range(lo, hi + 1):
+            grams.extend("#" + padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams
+
+
+def features(
+    text: str,
+    *,
+    ngram_max: int = 2,
+    char_range: tuple[int, int] | None = None,
+    lowercase: bool = True,
+    pattern: re.Pattern[str] = _TOKEN_RE,
+) -> list[str]:
+    """The feature names of ``text``: word n-grams (seed names), then optional char n-grams.
+
+    >>> features("AAPL price", ngram_max=2)
+    ['aapl', 'price', 'aapl_price']
+    """
+    tokens = pattern.findall(text)
+    if lowercase:
+        tokens = [t.lower() for t in tokens]
+    feats = word_ngrams(tokens, ngram_max)
+    if char_range is not None:
+        feats.extend(char_ngrams(tokens, char_range[0], char_range[1]))
+    return feats
 
 
 def normalize(text: str) -> str:

@@ -1,0 +1,282 @@
+"""``BowVectorizer``: the seed's bag-of-words features as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import murmurhash3_32
+from sklearn.utils.validation import check_is_fitted
+
+from ..text import TOKEN_PATTERN, features
+
+__all__ = ["BowVectorizer", "stable_hash"]
+
+_WEIGHTINGS = ("count", "binary", "tfidf")
+
+
+def stable_hash(feature: str, n_features: int) -> int:
+    """The column of ``feature`` under feature hashing: murmurhash3, identical in every process.
+
+    >>> stable_hash("price", 2**18) == stable_hash("price", 2**18)
+    True
+    """
+    return int(murmurhash3_32(feature, seed=0, positive=True)) % n_features
+
+
+class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Word (and optional character) n-gram counts of utterances, as a sparse float32 matrix.
+
+    With the defaults it reproduces the seed's features exactly: tokens ``[A-Za-z0-9']+``
+    lower-cased, word bigrams named ``a_b``, a vocabulary of the ``max_vocab`` most frequent
+    features (ties alphabetical) numbered in that order, raw counts.
+
+    Parameters
+    ----------
+    ngram_max : int, default=2
+        Word n-grams from 1 to ``ngram_max``.
+    char_ngrams : tuple of (int, int) or None, default=None
+        Word-bounded character n-gram range, e.g. ``(3, 5)``, for robustness to typos.
+    max_vocab : int or None, default=6000
+        Keep the most frequent features (seed ordering). ``None`` keeps all. Ignored with hashing.
+    hashing : bool, default=False
+        Map features to ``n_features`` columns with murmurhash3 instead of a vocabulary: no cap,
+        no vocabulary to store, stable across processes; collisions add up.
+    n_features : int, default=2**18
+        Number of columns when ``hashing`` is true.
+    weighting : {"count", "binary", "tfidf"}, default="count"
+        Raw counts (seed), presence, or counts times smoothed inverse document frequency.
+    sublinear_tf : bool, default=False
+        Use ``1 + log(count)`` instead of the count.
+    norm : {None, "l2"}, default=None
+        Scale each row to unit Euclidean length.
+    lowercase : bool, default=True
+        Lower-case tokens (the seed does).
+    token_pattern : str, default="[A-Za-z0-9']+"
+        The tokeniser's regular expression.
+
+    Examples
+    --------
+    >>> vec = BowVectorizer().fit(["AAPL price", "price of MSFT", "price"])
+    >>> vec.get_feature_names_out()[:3].tolist()
+    ['price', 'aapl', 'aapl_price']
+    >>> vec.transform(["price price aapl"]).toarray().tolist()
+    [[2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(
+        self,
+        ngram_max: int = 2,
+        char_ngrams: tuple[int, int] | None = None,
+        max_vocab: int | None = 6000,
+        hashing: bool = False,
+        n_features: int = 2**18,
+        weighting: str = "count",
+        sublinear_tf: bool = False,
+        norm: str | None = None,
+        lowercase: bool = True,
+        token_pattern: str = TOKEN_PATTERN,
+    ) -> None:
+        self.ngram_max = ngram_max
+        self.char_ngrams = char_ngrams
+        self.max_vocab = max_vocab
+        self.hashing = hashing
+        self.n_features = n_features
+        self.weighting = weighting
+        self.sublinear_tf = sublinear_tf
+        self.norm = norm
+        self.lowercase = lowercase
+        self.token_pattern = token_pattern
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    # -- validation --------------------------------------------------------------------------
+
+    def _validate_params_(self) -> None:
+        def positive_int(name: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"BowVectorizer: {name} must be a positive integer, got {value!r}")
+
+        positive_int("ngram_max", self.ngram_max)
+        if self.char_ngrams is not None:
+            lo_hi = tuple(self.char_ngrams)
+            if len(lo_hi) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in lo_hi):
+                raise ValueError(
+                    f"BowVectorizer: char_ngrams must be (lo, hi) integers, got {self.char_ngrams!r}"
+                )
+            if not 1 <= lo_hi[0] <= lo_hi[1]:
+                raise ValueError(f"BowVectorizer: char_ngrams needs 1 <= lo <= hi, got {self.char_ngrams!r}")
+        if self.max_vocab is not None:
+            positive_int("max_vocab", self.max_vocab)
+        positive_int("n_features", self.n_features)
+        if self.weighting not in _WEIGHTINGS:
+            raise ValueError(f"BowVectorizer: weighting must be one of {_WEIGHTINGS}, got {self.weighting!r}")
+        if self.norm not in (None, "l2"):
+            raise ValueError(f"BowVectorizer: norm must be None or 'l2', got {self.norm!r}")
+        try:
+            re.compile(self.token_pattern)
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"BowVectorizer: invalid token_pattern {self.token_pattern!r}: {exc}") from exc
+
+    @staticmethod
+    def _check_texts(X: Any) -> list[str]:
+        if isinstance(X, str):
+            raise ValueError(
+                "BowVectorizer expects an iterable of strings, got a single string; wrap it in a list"
+            )
+        if isinstance(X, np.ndarray) and X.ndim != 1:
+            raise ValueError(
+                f"BowVectorizer expects a 1-d sequence of strings, got an array of shape {X.shape}"
+            )
+        texts = list(X)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise ValueError(f"BowVectorizer expects strings; item {i} is {type(t).__name__}")
+        return texts
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def _features(self, text: str) -> list[str]:
+        return features(
+            text,
+            ngram_max=self.ngram_max,
+            char_range=tuple(self.char_ngrams) if self.char_ngrams is not None else None,  # type: ignore[arg-type]
+            lowercase=self.lowercase,
+            pattern=self._pattern_,
+        )
+
+    def fit(self, X: Iterable[str], y: Any = None) -> BowVectorizer:
+        """Learn the vocabulary (and document frequencies for TF-IDF) from ``X``."""
+        self._validate_params_()
+        texts = self._check_texts(X)
+        self._pattern_ = re.compile(self.token_pattern)
+        if self.hashing:
+            self.vocabulary_: dict[str, int] | None = None
+            self.n_features_out_ = int(self.n_features)
+        else:
+            freq: Counter[str] = Counter()
+            for t in texts:
+                freq.update(self._features(t))
+            ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
+            if self.max_vocab is not None:
+                ranked = ranked[: self.max_vocab]
+            self.vocabulary_ = {f: i for i, (f, _) in enumerate(ranked)}
+            self.n_features_out_ = len(self.vocabulary_)
+        if self.weighting == "tfidf":
+            counts = self._counts(texts)
+            df = np.bincount(counts.indices, minlength=self.n_features_out_).astype(np.float64)
+            self.idf_ = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
+        return self
+
+    # -- transforming ------------------------------------------------------------------------
+
+    def _columns(self, feats: list[str]) -> list[int]:
+        if self.vocabulary_ is None:
+            n = self.n_features_out_
+            return [stable_hash(f, n) for f in feats]
+        vocab = self.vocabulary_
+        return [c for f in feats if (c := vocab.get(f)) is not None]
+
+    def _counts(self, texts: list[str]) -> sp.csr_matrix:
+        indptr = [0]
+        indices: list[int] = []
+        for t in texts:
+            indices.extend(self._columns(self._features(t)))
+            indptr.append(len(indices))
+        m = sp.csr_matrix(
+            (
+                np.ones(len(indices), dtype=np.float32),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int64),
+            ),
+            shape=(len(texts), self.n_features_out_),
+        )
+        m.sum_duplicates()  # repeated features become counts; also sorts the indices
+        return m
+
+    def transform(self, X: Iterable[str]) -> sp.csr_matrix:
+        """Features of ``X`` as a CSR matrix of float32, one row per text."""
+        check_is_fitted(self, "n_features_out_")
+        m = self._counts(self._check_texts(X))
+        if self.weighting == "binary":
+            m.data[:] = 1.0
+        elif self.sublinear_tf:
+            m.data = (1.0 + np.log(m.data)).astype(np.float32)
+        if self.weighting == "tfidf":
+            m.data *= self.idf_[m.indices]
+        if self.norm == "l2":
+            sq = np.asarray(m.multiply(m).sum(axis=1)).ravel()
+            scale = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
+            m = sp.csr_matrix(sp.diags(scale) @ m, dtype=np.float32)
+        return m
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Feature names in column order (seed names: ``word``, ``word_word``, ``#chr``)."""
+        check_is_fitted(self, "n_features_out_")
+        if self.vocabulary_ is None:
+            width = len(str(self.n_features_out_ - 1))
+            return np.asarray([f"hash_{i:0{width}d}" for i in range(self.n_features_out_)], dtype=object)
+        names = [""] * len(self.vocabulary_)
+        for f, i in self.vocabulary_.items():
+            names[i] = f
+        return np.asarray(names, dtype=object)
+
+    # -- the seed's vocabulary file ------------------------------------------------------------
+
+    @classmethod
+    def from_vocabulary(
+        cls,
+        vocabulary: Mapping[str, int],
+        *,
+        ngram_max: int = 2,
+        token_pattern: str = TOKEN_PATTERN,
+        **params: Any,
+    ) -> BowVectorizer:
+        """A fitted vectorizer from a seed vocabulary (``{feature: column}``, columns 0..n-1)."""
+        cols = sorted(vocabulary.values())
+        if cols != list(range(len(cols))):
+            raise ValueError("vocabulary columns must be exactly 0..n-1")
+        if params.get("weighting", "count") == "tfidf":
+            raise ValueError("a seed vocabulary has no document frequencies; use count or binary weighting")
+        vec = cls(ngram_max=ngram_max, token_pattern=token_pattern, max_vocab=len(cols) or None, **params)
+        vec._validate_params_()
+        vec._pattern_ = re.compile(token_pattern)
+        vec.vocabulary_ = {str(f): int(i) for f, i in vocabulary.items()}
+        vec.n_features_out_ = len(cols)
+        return vec
+
+    def save_vocabulary(self, path: str | Path) -> None:
+        """Write the vocabulary as the seed's ``intent_router_vocab.json``."""
+        check_is_fitted(self, "n_features_out_")
+        if self.vocabulary_ is None:
+            raise ValueError("a hashing vectorizer has no vocabulary to save")
+        Path(path).write_text(json.dumps(self.vocabulary_), encoding="utf-8")
+
+    @classmethod
+    def load_vocabulary(cls, path: str | Path, **params: Any) -> BowVectorizer:
+        """Read the seed's ``intent_router_vocab.json`` into a fitted vectorizer."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a vocabulary file holds a JSON object of feature -> column")
+        return cls.from_vocabulary(data, **params)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_pattern_", None)  # compiled again on load
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "n_features_out_" in state:
+            self._pattern_ = re.compile(self.token_pattern)
