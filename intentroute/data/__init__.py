@@ -1,0 +1,17 @@
+"""Synthetic training data: templates, augmentation and the dataset generator."""
+
+from __future__ import annotations
+
+from .generate import Dataset, Example, GeneratorConfig, generate, write_dataset
+from .templates import Template, TemplateSet, load_templates
+
+__all__ = [
+    "Dataset",
+    "Example",
+    "GeneratorConfig",
+    "Template",
+    "TemplateSet",
+    "generate",
+    "load_templates",
+    "write_dataset",
+]

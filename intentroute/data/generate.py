@@ -1,0 +1,334 @@
+"""The dataset generator: templates -> balanced, de-duplicated, split JSONL files.
+
+Unlike the seed's generator it draws slot combinations uniformly from *all* combinations (the seed
+kept the first ``INTENT_MAX_COMBOS``, so a two-slot template only ever saw the first few values of
+the first slot), is reproducible for a seed in any process, drops texts that two intents share, and
+can hold whole templates out of training (``split="template"``) so validation and test accuracy
+measure generalisation to phrasings the model never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .._io import atomic_write_files
+from ..errors import ConfigError
+from ..text import tokenize
+from .augment import add_affixes, char_noise, variants
+from .templates import PLACEHOLDER_RE, Template, TemplateSet
+
+__all__ = [
+    "SPLIT_FILES",
+    "Dataset",
+    "Example",
+    "GeneratorConfig",
+    "generate",
+    "render_template",
+    "write_dataset",
+]
+
+SPLIT_FILES = {"train": "intent_train.jsonl", "val": "intent_val.jsonl", "test": "intent_test.jsonl"}
+SUMMARY_FILE = "dataset_summary.json"
+Split = Literal["random", "template"]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"environment variable {name}={raw!r} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """How to generate. ``size`` and ``max_combos`` default to the seed's environment variables.
+
+    ``affix_rate``: share of examples given a random prefix and suffix; ``noise_rate``: share given
+    one character-level typing error; ``variants``: add the seed's case/punctuation/typo variants.
+    """
+
+    size: int = field(default_factory=lambda: _env_int("INTENT_DATASET_SIZE", 25000))
+    max_combos: int = field(default_factory=lambda: _env_int("INTENT_MAX_COMBOS", 200))
+    seed: int = 7
+    split: Split = "random"
+    affix_rate: float = 0.5
+    noise_rate: float = 0.05
+    variants: bool = True
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("size", "max_combos"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"must be a positive integer, got {v!r}", param=name, value=v)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"must be an integer, got {self.seed!r}", param="seed", value=self.seed)
+        if self.split not in ("random", "template"):
+            raise ConfigError(
+                f"must be 'random' or 'template', got {self.split!r}", param="split", value=self.split
+            )
+        for name in ("affix_rate", "noise_rate", "val_fraction", "test_fraction"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"must be a number in [0, 1], got {v!r}", param=name, value=v)
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ConfigError("val_fraction + test_fraction must leave room for training data")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One generated utterance."""
+
+    text: str
+    intent: str
+    template_id: str
+    slot_values: tuple[tuple[str, str], ...] = ()
+    affixed: bool = False
+    noisy: bool = False
+    variant: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"text": self.text, "intent": self.intent, "template_id": self.template_id}, ensure_ascii=False
+        )
+
+
+@dataclass
+class Dataset:
+    """The generated splits and a summary of what was made."""
+
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+    summary: dict[str, Any]
+
+    @property
+    def splits(self) -> dict[str, list[Example]]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def render_template(
+    template: Template, slots: dict[str, list[str]], max_combos: int, rng: random.Random
+) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Up to ``max_combos`` renderings of ``template``, drawn uniformly from all of them.
+
+    The combinations are (surface form) x (a value for every placeholder occurrence); they are
+    numbered and a uniform sample of the numbers is decoded, so nothing is enumerated in full.
+    Returns ``(text, ((slot, value), ...))`` pairs in the order drawn.
+    """
+    per_form = []
+    for form in template.forms:
+        keys = PLACEHOLDER_RE.findall(form)
+        n = 1
+        for k in keys:
+            n *= len(slots[k])
+        per_form.append((form, keys, n))
+    total = sum(n for _, _, n in per_form)
+    picks = rng.sample(range(total), min(total, max_combos))
+    rendered = []
+    for pick in picks:
+        idx = 0
+        while pick >= per_form[idx][2]:
+            pick -= per_form[idx][2]
+            idx += 1
+        form, keys, _ = per_form[idx]
+        values = []
+        for k in reversed(keys):  # mixed-radix decoding, last placeholder fastest
+            pick, r = divmod(pick, len(slots[k]))
+            values.append((k, slots[k][r]))
+        values.reverse()
+        pieces = PLACEHOLDER_RE.split(form)  # literal, name, literal, name, ..., literal
+        pieces[1::2] = [v for _, v in values]
+        text = "".join(pieces)
+        rendered.append((text, tuple(values)))
+    return rendered
+
+
+def _intent_quota(size: int, intents: Sequence[str]) -> dict[str, int]:
+    base, extra = divmod(size, len(intents))
+    return {intent: base + (1 if i < extra else 0) for i, intent in enumerate(intents)}
+
+
+def generate(
+    templates: TemplateSet,
+    config: GeneratorConfig | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Dataset:
+    """Generate a dataset from validated ``templates``; the same config gives the same dataset."""
+    cfg = config or GeneratorConfig()
+    intents = list(templates.intents)
+    quota = _intent_quota(cfg.size, intents)
+    symbols = templates.slots.get("SYMBOL", [])
+    by_intent: dict[str, list[Example]] = {}
+    shortfall: dict[str, int] = {}
+    for intent in intents:
+        # one generator per intent, seeded by a string: reproducible in any process, and adding
+        # an intent does not change the others
+        rng = random.Random(f"{cfg.seed}:{intent}")
+        pools: list[list[Example]] = []
+        for t in templates.intents[intent]:
+            pool: list[Example] = []
+            for text, values in render_template(t, templates.slots, cfg.max_combos, rng):
+                forms = variants(text, templates.typos, symbols) if cfg.variants else [text]
+                pool.extend(Example(f, intent, t.id, values, variant=k > 0) for k, f in enumerate(forms))
+            pools.append(pool)
+        weights = [t.weight for t in templates.intents[intent]]
+        seen: set[str] = set()
+        chosen: list[Example] = []
+        attempts = 0
+        limit = 50 * quota[intent] + 1000
+        while len(chosen) < quota[intent] and attempts < limit:
+            attempts += 1
+            pool = rng.choices(pools, weights)[0]
+            ex = pool[rng.randrange(len(pool))]
+            text, affixed, noisy = ex.text, False, False
+            if rng.random() < cfg.affix_rate:
+                text = add_affixes(text, templates.prefixes, templates.suffixes, templates.slots, rng)
+                affixed = text != ex.text
+            if rng.random() < cfg.noise_rate:
+                text = char_noise(text, rng)
+                noisy = text != ex.text
+            if text in seen:
+                continue
+            seen.add(text)
+            chosen.append(Example(text, intent, ex.template_id, ex.slot_values, affixed, noisy, ex.variant))
+        if len(chosen) < quota[intent]:
+            shortfall[intent] = quota[intent] - len(chosen)
+        by_intent[intent] = chosen
+        if progress is not None:
+            progress(intent)
+
+    # a text two intents share teaches the model nothing but noise: drop it from both
+    owners: dict[str, set[str]] = defaultdict(set)
+    for intent, exs in by_intent.items():
+        for ex in exs:
+            owners[" ".join(tokenize(ex.text))].add(intent)
+    conflicts = {k for k, v in owners.items() if len(v) > 1}
+    dropped = Counter[str]()
+    for intent, exs in by_intent.items():
+        kept = [ex for ex in exs if " ".join(tokenize(ex.text)) not in conflicts]
+        dropped[intent] = len(exs) - len(kept)
+        by_intent[intent] = kept
+
+    rng = random.Random(f"{cfg.seed}:split")
+    splits = _split(by_intent, templates, cfg, rng)
+    summary = _summary(templates, cfg, splits, conflicts, dropped, shortfall)
+    return Dataset(splits["train"], splits["val"], splits["test"], summary)
+
+
+def _split(
+    by_intent: dict[str, list[Example]], templates: TemplateSet, cfg: GeneratorConfig, rng: random.Random
+) -> dict[str, list[Example]]:
+    out: dict[str, list[Example]] = {"train": [], "val": [], "test": []}
+    if cfg.split == "random":
+        items = [ex for exs in by_intent.values() for ex in exs]
+        rng.shuffle(items)
+        n = len(items)
+        a = int(n * (1 - cfg.val_fraction - cfg.test_fraction))
+        b = int(n * (1 - cfg.test_fraction))
+        return {"train": items[:a], "val": items[a:b], "test": items[b:]}
+    for intent, exs in by_intent.items():
+        ids = [t.id for t in templates.intents[intent]]
+        rng.shuffle(ids)
+        n = len(ids)
+        n_val = max(1, round(n * cfg.val_fraction)) if n >= 3 else 0
+        n_test = max(1, round(n * cfg.test_fraction)) if n >= 3 else 0
+        where = {tid: "test" for tid in ids[:n_test]}
+        where.update({tid: "val" for tid in ids[n_test : n_test + n_val]})
+        for ex in exs:
+            out[where.get(ex.template_id, "train")].append(ex)
+    for items in out.values():
+        rng.shuffle(items)
+    return out
+
+
+def _summary(
+    templates: TemplateSet,
+    cfg: GeneratorConfig,
+    splits: dict[str, list[Example]],
+    conflicts: set[str],
+    dropped: Counter[str],
+    shortfall: dict[str, int],
+) -> dict[str, Any]:
+    all_ex = [ex for exs in splits.values() for ex in exs]
+    per_intent: dict[str, dict[str, int]] = {}
+    for intent, ts in templates.intents.items():
+        row = {name: sum(ex.intent == intent for ex in exs) for name, exs in splits.items()}
+        row["templates"] = len(ts)
+        row["held_out_templates"] = (
+            len({ex.template_id for ex in splits["val"] + splits["test"] if ex.intent == intent})
+            if cfg.split == "template"
+            else 0
+        )
+        per_intent[intent] = row
+    used: dict[str, set[str]] = defaultdict(set)
+    for ex in all_ex:
+        for slot, value in ex.slot_values:
+            used[slot].add(value)
+    referenced = {p for t in templates.templates for p in t.placeholders}
+    coverage = {
+        slot: {
+            "values": len(values),
+            "seen": len(used[slot]),
+            "unseen": [v for v in values if v not in used[slot]],
+        }
+        for slot, values in templates.slots.items()
+        if slot in referenced
+    }
+    n = max(1, len(all_ex))
+    return {
+        "config": asdict(cfg),
+        "templates_file": templates.source,
+        "size": len(all_ex),
+        "splits": {name: len(exs) for name, exs in splits.items()},
+        "per_intent": per_intent,
+        "templates": len(templates.templates),
+        "slot_coverage": coverage,
+        "affix_share": round(sum(ex.affixed for ex in all_ex) / n, 4),
+        "noise_share": round(sum(ex.noisy for ex in all_ex) / n, 4),
+        "variant_share": round(sum(ex.variant for ex in all_ex) / n, 4),
+        "conflicts": {
+            "texts": len(conflicts),
+            "examples_dropped": dict(dropped),
+            "sample": sorted(conflicts)[:5],
+        },
+        "shortfall": shortfall,
+    }
+
+
+def write_dataset(dataset: Dataset, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+    """Write ``intent_{train,val,test}.jsonl`` and ``dataset_summary.json`` into ``out_dir``.
+
+    All four files are written atomically together. Existing files are not replaced unless
+    ``overwrite`` is true (:class:`~intentroute.errors.ConfigError` names them).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder")
+    targets = {out / SPLIT_FILES[name]: exs for name, exs in dataset.splits.items()}
+    summary_path = out / SUMMARY_FILE
+    existing = [p for p in (*targets, summary_path) if p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{out}: would overwrite {', '.join(p.name for p in existing)}; "
+            "pass overwrite=True (CLI: --force) or choose another folder"
+        )
+    files = {p: "".join(ex.to_json() + "\n" for ex in exs).encode("utf-8") for p, exs in targets.items()}
+    files[summary_path] = (json.dumps(dataset.summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    atomic_write_files(files)
+    return list(files)
