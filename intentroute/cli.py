@@ -143,6 +143,137 @@ def status(config_path: Path | None, as_json: bool) -> None:
             click.echo(f"     {k}: {v}")
 
 
+@cli.command()
+@click.option(
+    "--templates",
+    "templates_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Template file (the seed's JSON format). Default: the embedded brokerage templates.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for intent_{train,val,test}.jsonl and dataset_summary.json.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of examples [default: INTENT_DATASET_SIZE or 25000].",
+)
+@click.option(
+    "--max-combos",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Slot combinations drawn per template [default: INTENT_MAX_COMBOS or 200].",
+)
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Random seed; the same seed gives the same files."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["random", "template"]),
+    default="random",
+    show_default=True,
+    help="random: examples shuffled 80/10/10 (the seed's); template: whole templates held out of training.",
+)
+@click.option(
+    "--affix-rate",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Share of examples given a random prefix and suffix.",
+)
+@click.option(
+    "--noise-rate",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Share of examples given one typing error.",
+)
+@click.option("--force", is_flag=True, help="Replace dataset files already in --out.")
+@_friendly
+def generate(
+    templates_path: Path | None,
+    out_dir: Path,
+    size: int | None,
+    max_combos: int | None,
+    seed: int,
+    split: str,
+    affix_rate: float,
+    noise_rate: float,
+    force: bool,
+) -> None:
+    """Generate a synthetic training set from templates."""
+    from tqdm import tqdm
+
+    from .data import GeneratorConfig, load_templates, write_dataset
+    from .data import generate as run_generate
+    from .domains import domain_path
+
+    if templates_path is not None and not templates_path.exists():
+        raise click.BadParameter(f"file {str(templates_path)!r} does not exist", param_hint="--templates")
+    templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
+    kwargs: dict[str, Any] = {
+        "seed": seed,
+        "split": split,
+        "affix_rate": affix_rate,
+        "noise_rate": noise_rate,
+    }
+    if size is not None:
+        kwargs["size"] = size
+    if max_combos is not None:
+        kwargs["max_combos"] = max_combos
+    config = GeneratorConfig(**kwargs)
+    with tqdm(
+        total=len(templates.intents),
+        desc="intents",
+        unit="intent",
+        disable=not sys.stderr.isatty(),
+        file=sys.stderr,
+    ) as bar:
+        dataset = run_generate(templates, config, progress=lambda _: bar.update())
+    written = write_dataset(dataset, out_dir, overwrite=force)
+    click.echo(format_summary(dataset.summary))
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A one-screen text summary of a generated dataset."""
+    cfg = summary["config"]
+    lines = [
+        f"templates: {summary['templates_file']} ({summary['templates']} templates)",
+        f"seed {cfg['seed']}, split {cfg['split']}, size {summary['size']} of {cfg['size']} requested, "
+        f"max combos {cfg['max_combos']}",
+        f"{'intent':<20}{'train':>7}{'val':>6}{'test':>6}{'templates':>11}",
+    ]
+    for intent, row in summary["per_intent"].items():
+        held = f" ({row['held_out_templates']} held out)" if row.get("held_out_templates") else ""
+        lines.append(
+            f"{intent:<20}{row['train']:>7}{row['val']:>6}{row['test']:>6}{row['templates']:>11}{held}"
+        )
+    sp = summary["splits"]
+    lines.append(f"{'total':<20}{sp['train']:>7}{sp['val']:>6}{sp['test']:>6}")
+    cov = ", ".join(f"{k} {v['seen']}/{v['values']}" for k, v in summary["slot_coverage"].items())
+    lines.append(f"slot coverage: {cov}")
+    lines.append(
+        f"affixed {summary['affix_share']:.1%}, typing noise {summary['noise_share']:.1%}, "
+        f"variants {summary['variant_share']:.1%}"
+    )
+    conflicts = summary["conflicts"]
+    lines.append(
+        f"conflicting texts dropped: {conflicts['texts']}"
+        + (f" (e.g. {', '.join(map(repr, conflicts['sample'][:3]))})" if conflicts["texts"] else "")
+    )
+    if summary["shortfall"]:
+        short = ", ".join(f"{k} -{v}" for k, v in summary["shortfall"].items())
+        lines.append(f"shortfall (not enough distinct texts): {short}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="intentroute")
