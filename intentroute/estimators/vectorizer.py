@@ -15,11 +15,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import murmurhash3_32
 from sklearn.utils.validation import check_is_fitted
 
-from ..text import TOKEN_PATTERN, features
+from ..text import TOKEN_PATTERN, char_ngrams, word_ngrams
 
 __all__ = ["BowVectorizer", "stable_hash"]
 
 _WEIGHTINGS = ("count", "binary", "tfidf")
+_CHAR_CACHE_SIZE = 200_000  # tokens whose char n-grams are remembered (a few tens of MB at most)
 
 
 def stable_hash(feature: str, n_features: int) -> int:
@@ -148,36 +149,56 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     # -- fitting -----------------------------------------------------------------------------
 
     def _features(self, text: str) -> list[str]:
-        return features(
-            text,
-            ngram_max=self.ngram_max,
-            char_range=tuple(self.char_ngrams) if self.char_ngrams is not None else None,  # type: ignore[arg-type]
-            lowercase=self.lowercase,
-            pattern=self._pattern_,
-        )
+        tokens = self._pattern_.findall(text)
+        if self.lowercase:
+            tokens = [t.lower() for t in tokens]
+        feats = word_ngrams(tokens, self.ngram_max)
+        if self.char_ngrams is not None:
+            # tokens repeat a lot, so their character n-grams are computed once per token
+            cache = self._char_cache_
+            lo, hi = self.char_ngrams
+            for tok in tokens:
+                grams = cache.get(tok)
+                if grams is None:
+                    grams = char_ngrams([tok], lo, hi)
+                    if len(cache) < _CHAR_CACHE_SIZE:
+                        cache[tok] = grams
+                feats.extend(grams)
+        return feats
 
     def fit(self, X: Iterable[str], y: Any = None) -> BowVectorizer:
         """Learn the vocabulary (and document frequencies for TF-IDF) from ``X``."""
-        self._validate_params_()
+        self._fit(self._check_texts(X))
+        return self
+
+    def fit_transform(self, X: Iterable[str], y: Any = None, **fit_params: Any) -> sp.csr_matrix:
+        """``fit(X).transform(X)``, extracting each text's features once."""
         texts = self._check_texts(X)
+        feats = self._fit(texts)
+        return self._weigh(self._counts(texts, feats))
+
+    def _fit(self, texts: list[str]) -> list[list[str]]:
+        self._validate_params_()
         self._pattern_ = re.compile(self.token_pattern)
+        self._char_cache_: dict[str, list[str]] = {}
+        feats = [self._features(t) for t in texts]
         if self.hashing:
             self.vocabulary_: dict[str, int] | None = None
             self.n_features_out_ = int(self.n_features)
         else:
             freq: Counter[str] = Counter()
-            for t in texts:
-                freq.update(self._features(t))
+            for f in feats:
+                freq.update(f)
             ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
             if self.max_vocab is not None:
                 ranked = ranked[: self.max_vocab]
             self.vocabulary_ = {f: i for i, (f, _) in enumerate(ranked)}
             self.n_features_out_ = len(self.vocabulary_)
         if self.weighting == "tfidf":
-            counts = self._counts(texts)
+            counts = self._counts(texts, feats)
             df = np.bincount(counts.indices, minlength=self.n_features_out_).astype(np.float64)
             self.idf_ = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
-        return self
+        return feats
 
     # -- transforming ------------------------------------------------------------------------
 
@@ -188,11 +209,11 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         vocab = self.vocabulary_
         return [c for f in feats if (c := vocab.get(f)) is not None]
 
-    def _counts(self, texts: list[str]) -> sp.csr_matrix:
+    def _counts(self, texts: list[str], feats: list[list[str]] | None = None) -> sp.csr_matrix:
         indptr = [0]
         indices: list[int] = []
-        for t in texts:
-            indices.extend(self._columns(self._features(t)))
+        for i, t in enumerate(texts):
+            indices.extend(self._columns(feats[i] if feats is not None else self._features(t)))
             indptr.append(len(indices))
         m = sp.csr_matrix(
             (
@@ -208,7 +229,9 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Features of ``X`` as a CSR matrix of float32, one row per text."""
         check_is_fitted(self, "n_features_out_")
-        m = self._counts(self._check_texts(X))
+        return self._weigh(self._counts(self._check_texts(X)))
+
+    def _weigh(self, m: sp.csr_matrix) -> sp.csr_matrix:
         if self.weighting == "binary":
             m.data[:] = 1.0
         elif self.sublinear_tf:
@@ -252,6 +275,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         vec = cls(ngram_max=ngram_max, token_pattern=token_pattern, max_vocab=len(cols) or None, **params)
         vec._validate_params_()
         vec._pattern_ = re.compile(token_pattern)
+        vec._char_cache_ = {}
         vec.vocabulary_ = {str(f): int(i) for f, i in vocabulary.items()}
         vec.n_features_out_ = len(cols)
         return vec
@@ -274,9 +298,11 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_pattern_", None)  # compiled again on load
+        state.pop("_char_cache_", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if "n_features_out_" in state:
             self._pattern_ = re.compile(self.token_pattern)
+            self._char_cache_ = {}

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from intentroute.estimators import BowVectorizer
+from intentroute.estimators.classifier import TorchBowClassifier, expected_calibration_error, softmax
+
+pytest.importorskip("torch")
+
+TEXTS = [
+    "price of aapl",
+    "aapl quote",
+    "quote for msft",
+    "msft price now",
+    "my cash balance",
+    "how much cash",
+    "cash available",
+    "buying power cash",
+    "list my holdings",
+    "show all positions",
+    "what do i own",
+    "all my holdings",
+]
+LABELS = ["quotes"] * 4 + ["cash_balance"] * 4 + ["positions_list"] * 4
+
+# Every check scikit-learn runs. Checks this estimator fails on purpose would be listed here with the
+# reason; today there are none. (Checks of sample_weight are skipped by scikit-learn itself because
+# fit takes no sample_weight, and the pandas / array-API checks because those extras are not installed.)
+EXPECTED_FAILURES: dict[str, str] = {}
+
+
+def _expected_failed_checks(estimator: object) -> dict[str, str]:
+    return EXPECTED_FAILURES
+
+
+@parametrize_with_checks(
+    [TorchBowClassifier(epochs=40, batch_size=16, lr=5e-2, random_state=0)],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_scikit_learn_estimator_checks(estimator: TorchBowClassifier, check: object) -> None:
+    check(estimator)  # type: ignore[operator]
+
+
+def _fit(**params: object) -> tuple[BowVectorizer, TorchBowClassifier]:
+    vec = BowVectorizer().fit(TEXTS)
+    clf = TorchBowClassifier(epochs=40, random_state=0, **params).fit(vec.transform(TEXTS), LABELS)  # type: ignore[arg-type]
+    return vec, clf
+
+
+def test_learns_and_predicts_labels_and_probabilities() -> None:
+    vec, clf = _fit()
+    X = vec.transform(["quote for aapl", "cash please", "show my holdings"])
+    assert clf.predict(X).tolist() == ["quotes", "cash_balance", "positions_list"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (3, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.classes_.tolist() == ["cash_balance", "positions_list", "quotes"]
+    assert len(clf.history_) == 40 and {"epoch", "loss"} <= set(clf.history_[0])
+
+
+def test_fitting_is_reproducible_for_a_fixed_seed() -> None:
+    _, a = _fit()
+    _, b = _fit()
+    assert np.array_equal(a.coef_, b.coef_) and np.array_equal(a.intercept_, b.intercept_)
+    vec = BowVectorizer().fit(TEXTS)
+    c = TorchBowClassifier(epochs=40, random_state=1).fit(vec.transform(TEXTS), LABELS)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+def test_sparse_input_is_never_densified_and_equals_dense_results() -> None:
+    vec = BowVectorizer().fit(TEXTS)
+    Xs = vec.transform(TEXTS)
+    a = TorchBowClassifier(epochs=20, random_state=0).fit(Xs, LABELS)
+    b = TorchBowClassifier(epochs=20, random_state=0).fit(Xs.toarray(), LABELS)
+    assert np.allclose(a.coef_, b.coef_, atol=1e-5)
+
+
+def test_hidden_layer_model_learns_too() -> None:
+    vec, clf = _fit(hidden_size=16)
+    assert clf.hidden_coef_.shape == (16, vec.n_features_out_)
+    assert (clf.predict(vec.transform(TEXTS)) == np.array(LABELS)).mean() == 1.0
+
+
+def test_prediction_does_not_need_torch() -> None:
+    vec, clf = _fit()
+    blob = pickle.dumps((vec, clf))
+    code = (
+        "import sys, pickle\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'): raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "vec, clf = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(clf.predict(vec.transform(['quote for msft']))[0])\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, check=True)
+    assert out.stdout.decode().strip() == "quotes"
+
+
+def test_partial_fit_updates_an_existing_model_with_new_examples() -> None:
+    vec = BowVectorizer().fit([*TEXTS, "wire transfer status"])
+    X = vec.transform(TEXTS)
+    clf = TorchBowClassifier(random_state=0, lr=5e-2)
+    classes = ["cash_balance", "positions_list", "quotes"]
+    for _ in range(30):
+        clf.partial_fit(X, LABELS, classes=classes)
+    assert (clf.predict(X) == np.array(LABELS)).mean() == 1.0
+    before = clf.coef_.copy()
+    clf.partial_fit(vec.transform(["wire transfer status"]), ["cash_balance"])
+    assert not np.array_equal(before, clf.coef_)
+    with pytest.raises(ValueError, match="not among classes_"):
+        clf.partial_fit(vec.transform(["x"]), ["transfers"])
+    with pytest.raises(ValueError, match="classes must be passed"):
+        TorchBowClassifier().partial_fit(X, LABELS)
+
+
+def test_early_stopping_keeps_the_best_epoch() -> None:
+    vec = BowVectorizer().fit(TEXTS)
+    X = sp.vstack([vec.transform(TEXTS)] * 5)
+    clf = TorchBowClassifier(epochs=200, early_stopping=True, n_iter_no_change=3, random_state=0, lr=5e-2)
+    clf.fit(X, LABELS * 5)
+    assert len(clf.history_) < 200 and "val_accuracy" in clf.history_[-1]
+
+
+def test_validation_data_is_scored_every_epoch() -> None:
+    vec = BowVectorizer().fit(TEXTS)
+    seen: list[dict[str, object]] = []
+    TorchBowClassifier(epochs=5, random_state=0).fit(
+        vec.transform(TEXTS),
+        LABELS,
+        X_val=vec.transform(TEXTS[:3]),
+        y_val=LABELS[:3],
+        epoch_callback=seen.append,
+    )
+    assert [r["epoch"] for r in seen] == [1, 2, 3, 4, 5] and all("val_accuracy" in r for r in seen)
+
+
+def test_class_weight_balanced_and_dict() -> None:
+    vec = BowVectorizer().fit(TEXTS)
+    X = vec.transform(TEXTS)
+    for cw in ("balanced", {"quotes": 2.0}):
+        assert TorchBowClassifier(epochs=5, class_weight=cw, random_state=0).fit(X, LABELS).coef_.shape == (
+            3,
+            X.shape[1],
+        )
+    with pytest.raises(ValueError, match="unknown classes"):
+        TorchBowClassifier(epochs=1, class_weight={"weather": 2.0}).fit(X, LABELS)
+
+
+def test_temperature_calibration_uses_scikit_learn_and_lowers_ece() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.poisson(0.3, size=(600, 40)).astype(np.float32))
+    w = rng.normal(size=(40, 3))
+    y = (X @ w + rng.gumbel(size=(600, 3)) * 2).argmax(axis=1)
+    clf = TorchBowClassifier(epochs=60, lr=5e-2, random_state=0).fit(
+        X[:300], y[:300]
+    )  # overfits: overconfident
+    clf.calibrate(X[300:], y[300:])
+    assert clf.temperature_ > 1.0 and clf.ece_after_ < clf.ece_before_
+    ref = CalibratedClassifierCV(
+        FrozenEstimator(TorchBowClassifier(epochs=60, lr=5e-2, random_state=0).fit(X[:300], y[:300])),
+        method="temperature",
+    ).fit(X[300:], y[300:])
+    assert np.allclose(ref.predict_proba(X[300:]), clf.predict_proba(X[300:]), atol=1e-4)
+
+
+def test_expected_calibration_error_and_softmax() -> None:
+    assert expected_calibration_error(np.array([[1.0, 0.0]]), np.array([0])) == 0.0
+    assert np.allclose(softmax(np.array([[1000.0, 1000.0]])), [[0.5, 0.5]])
+
+
+def test_pipeline_grid_search_clone_and_not_fitted() -> None:
+    pipe = Pipeline([("bow", BowVectorizer()), ("clf", TorchBowClassifier(epochs=10, random_state=0))])
+    grid = GridSearchCV(pipe, {"clf__lr": [1e-2, 5e-2]}, cv=2).fit(TEXTS * 2, LABELS * 2)
+    assert grid.best_params_["clf__lr"] in (1e-2, 5e-2)
+    assert clone(TorchBowClassifier(lr=0.3)).get_params()["lr"] == 0.3
+    with pytest.raises(NotFittedError):
+        TorchBowClassifier().predict([[1.0]])
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"lr": 0}, "lr"),
+        ({"epochs": 0}, "epochs"),
+        ({"class_weight": "auto"}, "class_weight"),
+        ({"hidden_size": -1}, "hidden_size"),
+    ],
+)
+def test_bad_parameters_are_value_errors_naming_them(params: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        TorchBowClassifier(**params).fit([[1.0], [0.0]], ["a", "b"])  # type: ignore[arg-type]
