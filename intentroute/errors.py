@@ -15,6 +15,7 @@ __all__ = [
     "IntentRouteError",
     "LayerError",
     "LayerUnavailable",
+    "MissingDependency",
     "PluginError",
     "TemplateError",
 ]
@@ -69,6 +70,10 @@ class PluginError(IntentRouteError):
 
 class LayerError(IntentRouteError):
     """A layer could not be built or cannot answer."""
+
+
+class MissingDependency(IntentRouteError, ImportError):
+    """An optional extra is not installed; the message names the ``pip install`` that fixes it."""
 
 
 class LayerUnavailable(LayerError):

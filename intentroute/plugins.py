@@ -37,7 +37,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "intentroute"
 LOAD_PLUGINS_ENV = "INTENTROUTE_LOAD_PLUGINS"
 #: Modules registered as plugins after the entry points: the built-in layers.
-DEFAULT_PLUGINS: tuple[str, ...] = ("intentroute.layers.rules",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("intentroute.layers.rules", "intentroute.layers.torch_bow")
 BUILTIN = "intentroute (built-in)"
 
 
@@ -104,11 +104,7 @@ def _load_entrypoints(pm: PluginManager) -> None:
     seen: set[str] = set()
     for ep in eps:
         dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
-        if (
-            allowed is not None
-            and ep.name not in allowed
-            and (ep.dist is None or ep.dist.name not in allowed)
-        ):
+        if allowed is not None and ep.name not in allowed and (ep.dist is None or ep.dist.name not in allowed):
             continue
         if ep.name in seen:  # the same distribution visible twice on sys.path
             continue

@@ -166,9 +166,7 @@ def test_temperature_calibration_uses_scikit_learn_and_lowers_ece() -> None:
     X = sp.csr_matrix(rng.poisson(0.3, size=(600, 40)).astype(np.float32))
     w = rng.normal(size=(40, 3))
     y = (X @ w + rng.gumbel(size=(600, 3)) * 2).argmax(axis=1)
-    clf = TorchBowClassifier(epochs=60, lr=5e-2, random_state=0).fit(
-        X[:300], y[:300]
-    )  # overfits: overconfident
+    clf = TorchBowClassifier(epochs=60, lr=5e-2, random_state=0).fit(X[:300], y[:300])  # overfits: overconfident
     clf.calibrate(X[300:], y[300:])
     assert clf.temperature_ > 1.0 and clf.ece_after_ < clf.ece_before_
     ref = CalibratedClassifierCV(

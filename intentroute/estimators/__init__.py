@@ -1,10 +1,11 @@
-"""scikit-learn estimators: :class:`BowVectorizer` (and, with the ``[torch]`` extra, the classifier).
+"""scikit-learn estimators: :class:`BowVectorizer` and :class:`TorchBowClassifier`.
 
-Importing this package does not import torch.
+Importing this package does not import torch (the classifier imports it only to train).
 """
 
 from __future__ import annotations
 
+from .classifier import TorchBowClassifier
 from .vectorizer import BowVectorizer
 
-__all__ = ["BowVectorizer"]
+__all__ = ["BowVectorizer", "TorchBowClassifier"]

@@ -192,8 +192,7 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             num("n_jobs", 1, 1024, integer=True)
         if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
             raise ValueError(
-                "TorchBowClassifier: class_weight must be None, 'balanced' or a dict, "
-                f"got {self.class_weight!r}"
+                f"TorchBowClassifier: class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
             )
 
     # -- data ------------------------------------------------------------------------------
@@ -214,9 +213,7 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         assert isinstance(self.class_weight, dict)
         unknown = set(self.class_weight) - set(self.classes_.tolist())
         if unknown:
-            raise ValueError(
-                f"TorchBowClassifier: class_weight names unknown classes {sorted(map(str, unknown))}"
-            )
+            raise ValueError(f"TorchBowClassifier: class_weight names unknown classes {sorted(map(str, unknown))}")
         return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_], dtype=np.float32)
 
     # -- torch model -------------------------------------------------------------------------
@@ -332,9 +329,7 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(
-                f"TorchBowClassifier needs at least 2 classes in y, got {len(self.classes_)} class"
-            )
+            raise ValueError(f"TorchBowClassifier needs at least 2 classes in y, got {len(self.classes_)} class")
         X = self._csr(X)
         rng = np.random.default_rng(self.random_state)
         val: tuple[sp.csr_matrix, np.ndarray] | None = None
@@ -373,9 +368,7 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             if len(self.classes_) < 2:
                 raise ValueError("TorchBowClassifier needs at least 2 classes")
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-            raise ValueError(
-                f"classes {list(classes)} differ from classes_ {self.classes_.tolist()} of the first call"
-            )
+            raise ValueError(f"classes {list(classes)} differ from classes_ {self.classes_.tolist()} of the first call")
         y_idx = self._encode(y)
         X = self._csr(X)
         rng = np.random.default_rng(self.random_state)
@@ -432,6 +425,32 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         index = self._checked_logits(X).argmax(axis=1)
         out: np.ndarray = self.classes_[index]
         return out
+
+    @classmethod
+    def from_arrays(
+        cls,
+        classes: Any,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        *,
+        hidden_coef: np.ndarray | None = None,
+        hidden_intercept: np.ndarray | None = None,
+        temperature: float = 1.0,
+        **params: Any,
+    ) -> TorchBowClassifier:
+        """A fitted classifier from weight arrays (what a bundle stores)."""
+        hidden = 0 if hidden_coef is None else int(hidden_coef.shape[0])
+        clf = cls(hidden_size=hidden, **params)
+        clf.classes_ = np.asarray(classes)
+        clf.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
+        clf.intercept_ = np.ascontiguousarray(intercept, dtype=np.float32)
+        if hidden_coef is not None:
+            clf.hidden_coef_ = np.ascontiguousarray(hidden_coef, dtype=np.float32)
+            clf.hidden_intercept_ = np.ascontiguousarray(hidden_intercept, dtype=np.float32)
+        clf.n_features_in_ = int((hidden_coef if hidden_coef is not None else coef).shape[1])
+        clf.temperature_ = float(temperature)
+        clf.history_ = []
+        return clf
 
     def calibrate(self, X: Any, y: Any) -> TorchBowClassifier:
         """Fit ``temperature_`` on held-out data with scikit-learn's temperature scaling.

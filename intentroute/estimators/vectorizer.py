@@ -113,9 +113,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if self.char_ngrams is not None:
             lo_hi = tuple(self.char_ngrams)
             if len(lo_hi) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in lo_hi):
-                raise ValueError(
-                    f"BowVectorizer: char_ngrams must be (lo, hi) integers, got {self.char_ngrams!r}"
-                )
+                raise ValueError(f"BowVectorizer: char_ngrams must be (lo, hi) integers, got {self.char_ngrams!r}")
             if not 1 <= lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"BowVectorizer: char_ngrams needs 1 <= lo <= hi, got {self.char_ngrams!r}")
         if self.max_vocab is not None:
@@ -133,13 +131,9 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     @staticmethod
     def _check_texts(X: Any) -> list[str]:
         if isinstance(X, str):
-            raise ValueError(
-                "BowVectorizer expects an iterable of strings, got a single string; wrap it in a list"
-            )
+            raise ValueError("BowVectorizer expects an iterable of strings, got a single string; wrap it in a list")
         if isinstance(X, np.ndarray) and X.ndim != 1:
-            raise ValueError(
-                f"BowVectorizer expects a 1-d sequence of strings, got an array of shape {X.shape}"
-            )
+            raise ValueError(f"BowVectorizer expects a 1-d sequence of strings, got an array of shape {X.shape}")
         texts = list(X)
         for i, t in enumerate(texts):
             if not isinstance(t, str):

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import intentroute
+from intentroute import Cascade, Policy
+from intentroute.bundle import save_bundle
+from intentroute.errors import ConfigError, LayerUnavailable
+from intentroute.estimators import BowVectorizer, TorchBowClassifier
+from intentroute.layers.torch_bow import TorchBowLayer
+
+from .conftest import run_cli
+from .test_bundle import write_seed_bundle
+
+torch = pytest.importorskip("torch")
+
+SEED_STATUS_KEYS = {
+    "torch_available",
+    "artifacts_present",
+    "enabled",
+    "confidence_threshold",
+    "force_enabled",
+    "ngram_max",
+    "token_pattern",
+}
+
+
+def make_bundle(path: Path, texts: list[str], labels: list[str], **vp: object) -> Path:
+    vec = BowVectorizer(**vp).fit(texts)  # type: ignore[arg-type]
+    clf = TorchBowClassifier(epochs=40, random_state=0).fit(vec.transform(texts), labels)
+    return save_bundle(path, vec, clf)
+
+
+A_TEXTS = ["price of aapl", "aapl quote", "my cash balance", "how much cash"]
+A_LABELS = ["quotes", "quotes", "cash_balance", "cash_balance"]
+B_TEXTS = ["wire my money", "deposit status", "explain etfs", "what is a bond"]
+B_LABELS = ["transfers", "transfers", "facts", "facts"]
+
+
+def test_the_embedded_bundle_routes_paraphrases_the_rules_miss() -> None:
+    layer = TorchBowLayer()
+    result = layer.route("is nvda up for me this month")
+    assert result.top is not None and result.top.intent == "symbol_performance" and result.top.score > 0.6
+    assert len(result.candidates) == 3 and result.evidence
+
+
+def test_status_has_the_seed_keys_and_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_ROUTER_CONF_THRESHOLD", "0.7")
+    monkeypatch.setenv("TORCH_ROUTER_FORCE", "yes")
+    status = TorchBowLayer().status()
+    assert set(status) >= SEED_STATUS_KEYS
+    assert status["enabled"] and status["torch_available"] and status["artifacts_present"]
+    assert status["confidence_threshold"] == 0.7 and status["force_enabled"] is True
+    assert status["ngram_max"] == 2 and status["format_version"] == 1 and len(status["labels"]) == 11
+
+
+def test_seed_TORCH_ROUTER_paths_select_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_seed_bundle(tmp_path / "seed")
+    monkeypatch.setenv("TORCH_ROUTER_MODEL_PATH", str(tmp_path / "seed" / "intent_router.pt"))
+    monkeypatch.setenv("TORCH_ROUTER_VOCAB_PATH", str(tmp_path / "seed" / "intent_router_vocab.json"))
+    monkeypatch.setenv("TORCH_ROUTER_LABELS_PATH", str(tmp_path / "seed" / "intent_router_labels.json"))
+    layer = TorchBowLayer()
+    assert layer.status()["labels"] == ["cash_balance", "positions_list", "quotes"]
+    assert layer.route("quote for aapl").top is not None
+
+
+def test_missing_artifacts_make_the_layer_unavailable_and_the_cascade_skips_it(tmp_path: Path) -> None:
+    layer = TorchBowLayer(tmp_path / "absent")
+    with pytest.raises(LayerUnavailable, match="no bundle folder"):
+        layer.route("anything")
+    assert layer.status()["enabled"] is False and layer.status()["artifacts_present"] is False
+    route = Cascade([layer]).route("anything")
+    assert route.intent == "clarify" and route.trace[0].outcome == "unavailable"
+
+
+def test_without_torch_the_layer_is_unavailable_with_the_pip_hint() -> None:
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("blocked")
+sys.meta_path.insert(0, Block())
+import importlib.util
+real_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+import intentroute
+route = intentroute.default_cascade().route("how did my roth do")
+step = route.trace[1]
+assert step.layer == "torch_bow" and step.outcome == "unavailable", step
+assert "pip install 'intentroute[torch]'" in step.reason, step.reason
+print(route.intent)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "clarify"
+
+
+def test_route_batch_matches_route() -> None:
+    layer = TorchBowLayer()
+    texts = [
+        "how did my roth do",
+        "is nvda up for me this month",
+        "",
+        "zzzz",
+        "qoute for aapl",
+        "list everything i own",
+    ]
+    for single, batched in zip([layer.route(t) for t in texts], layer.route_batch(texts), strict=True):
+        assert [c.intent for c in single.candidates] == [c.intent for c in batched.candidates]
+        assert np.allclose([c.score for c in single.candidates], [c.score for c in batched.candidates], atol=1e-12)
+
+
+def test_no_known_word_means_abstain() -> None:
+    layer = TorchBowLayer()
+    assert layer.route("asdf qwer zxcv").abstained
+    assert not TorchBowLayer(min_known_words=0).route("asdf qwer zxcv").abstained
+
+
+def test_a_label_the_cascade_does_not_know_is_not_accepted(tmp_path: Path) -> None:
+    path = make_bundle(
+        tmp_path / "b",
+        ["what is the weather", "weather today", "my cash", "cash please"],
+        ["weather", "weather", "cash_balance", "cash_balance"],
+    )
+    route = Cascade([TorchBowLayer(path)], labels=["cash_balance", "quotes"]).route("what is the weather")
+    assert route.intent == "clarify" and "unknown label 'weather'" in route.trace[0].reason
+
+
+def test_a_new_bundle_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    path = make_bundle(tmp_path / "b", A_TEXTS, A_LABELS)
+    layer = TorchBowLayer(path, reload_interval=0)
+    assert layer.route("price of aapl").top.intent == "quotes"  # type: ignore[union-attr]
+    make_bundle(path, B_TEXTS, B_LABELS)
+    assert layer.route("deposit status").top.intent == "transfers"  # type: ignore[union-attr]
+    assert layer.status()["reloads"] == 1 and layer.status()["labels"] == ["facts", "transfers"]
+
+
+def test_a_bad_new_bundle_leaves_the_old_model_serving(tmp_path: Path) -> None:
+    path = make_bundle(tmp_path / "b", A_TEXTS, A_LABELS)
+    layer = TorchBowLayer(path, reload_interval=0)
+    weights = path / "intent_router.pt"
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = layer.route("price of aapl")
+    assert result.top is not None and result.top.intent == "quotes"
+    status = layer.status()
+    assert status["enabled"] and "intent_router.pt: does not match the manifest" in status["reload_error"]
+    make_bundle(path, B_TEXTS, B_LABELS)  # a good one again
+    assert layer.route("deposit status").top.intent == "transfers"  # type: ignore[union-attr]
+    assert layer.status()["reload_error"] is None
+
+
+def test_routing_is_thread_safe_while_bundles_are_replaced(tmp_path: Path) -> None:
+    path = make_bundle(tmp_path / "b", A_TEXTS, A_LABELS)
+    layer = TorchBowLayer(path, reload_interval=0)
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def router() -> None:
+        try:
+            while not stop.is_set():
+                for r in [layer.route("price of aapl"), *layer.route_batch(["deposit status", "my cash"])]:
+                    if r.top is not None:
+                        seen.add(r.top.intent)
+        except LayerUnavailable:
+            pass  # only if no model was ever loaded, which cannot happen here
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=router) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(6):
+        make_bundle(path, *((B_TEXTS, B_LABELS) if i % 2 == 0 else (A_TEXTS, A_LABELS)))
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert seen <= {"quotes", "cash_balance", "transfers", "facts"}
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"min_known_words": -1}, "min_known_words"),
+        ({"reload_interval": "soon"}, "reload_interval"),
+    ],
+)
+def test_bad_parameters_are_config_errors(params: dict[str, object], param: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        TorchBowLayer(**params)  # type: ignore[arg-type]
+    assert info.value.param == param
+
+
+def test_cli_status_and_layers_show_the_classifier() -> None:
+    out = run_cli("status", "--json")
+    assert out.returncode == 0, out.stderr
+    layers = {entry["name"]: entry for entry in json.loads(out.stdout)["layers"]}
+    assert layers["torch_bow"]["policy"]["threshold"] == 0.6 and layers["torch_bow"]["status"]["enabled"]
+    rows = {r["name"]: r for r in json.loads(run_cli("layers", "--json").stdout)}
+    assert rows["torch_bow"]["available"] is True
+
+
+def test_default_cascade_uses_the_classifier_after_the_rules() -> None:
+    cascade = intentroute.default_cascade()
+    assert cascade.policy_for("torch_bow") == Policy(0.6)
+    route = cascade.route("is nvda up for me this month")
+    assert route.layer == "torch_bow" and route.extracted == {"symbol": "NVDA", "timeframe": "this month"}
