@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check --quiet
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint model bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,13 @@ lint: $(VENV)/.test-installed
 	$(PY) -m ruff check intentroute tests examples benchmarks
 	$(PY) -m mypy
 
+# The embedded brokerage model, reproducible bit for bit: the same templates, seed and presets
+# give the same bundle bytes (training runs single-threaded).
+MODEL_DIR := intentroute/domains/brokerage/bundle
+model: $(VENV)/.test-installed
+	rm -rf build/model-data
+	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template
+	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --force
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

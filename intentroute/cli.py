@@ -136,9 +136,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     click.echo(f"fallback: {cascade.fallback}")
     for i, entry in enumerate(report["layers"], 1):
         p = entry["policy"]
-        click.echo(
-            f"{i}. {entry['name']}  threshold={p['threshold']:g} margin={p['margin']:g} force={p['force']}"
-        )
+        click.echo(f"{i}. {entry['name']}  threshold={p['threshold']:g} margin={p['margin']:g} force={p['force']}")
         for k, v in entry["status"].items():
             click.echo(f"     {k}: {v}")
 
@@ -170,9 +168,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     default=None,
     help="Slot combinations drawn per template [default: INTENT_MAX_COMBOS or 200].",
 )
-@click.option(
-    "--seed", type=int, default=7, show_default=True, help="Random seed; the same seed gives the same files."
-)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed; the same seed gives the same files.")
 @click.option(
     "--split",
     type=click.Choice(["random", "template"]),
@@ -241,6 +237,103 @@ def generate(
     click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
+@cli.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Folder with intent_train.jsonl (and intent_val.jsonl, intent_test.jsonl).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Bundle folder to write.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["default", "seed"]),
+    default="default",
+    show_default=True,
+    help="seed: the seed's hyper-parameters exactly; default: intentroute's measured defaults.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the batch size.")
+@click.option("--seed", "random_state", type=int, default=None, help="Override the random seed (7).")
+@click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
+@_friendly
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    preset: str,
+    epochs: int | None,
+    lr: float | None,
+    batch_size: int | None,
+    random_state: int | None,
+    force: bool,
+) -> None:
+    """Train the BoW classifier and write a bundle."""
+    from tqdm import tqdm
+
+    from .bundle import save_bundle
+    from .train import PRESETS
+    from .train import train as run_train
+
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise click.UsageError(f"{out_dir} already holds files; pass --force to replace the bundle there")
+    overrides = {
+        k: v
+        for k, v in {
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "random_state": random_state,
+        }.items()
+        if v is not None
+    }
+    n_epochs = overrides.get("epochs", PRESETS[preset]["classifier"]["epochs"])
+    tty = sys.stderr.isatty()
+    with tqdm(total=n_epochs, desc="epochs", unit="epoch", disable=not tty, file=sys.stderr, leave=False) as bar:
+
+        def report(record: dict[str, Any]) -> None:
+            line = f"Epoch {record['epoch']}/{n_epochs} - loss {record['loss']:.3f}"
+            if "val_accuracy" in record:
+                line += f" - val_acc {record['val_accuracy']:.3f}"
+            (bar.write if tty else click.echo)(line)
+            bar.update()
+
+        result = run_train(data_dir, preset, overrides=overrides, epoch_callback=report)
+    m = result.metrics
+    if "test_accuracy" in m:
+        click.echo(f"Test accuracy: {m['test_accuracy']:.3f}")
+    extras = [f"trained in {m['train_seconds']:.2f}s on {m['train_examples']} examples"]
+    if "val_ece" in m:
+        extras.append(
+            f"val ECE {m['val_ece']:.3f}"
+            + (
+                f" (before calibration {m['val_ece_before_calibration']:.3f})"
+                if "val_ece_before_calibration" in m
+                else ""
+            )
+        )
+    extras.append(f"temperature {result.classifier.temperature_:.3f}")
+    click.echo(", ".join(extras))
+    # wall-clock time stays out of the bundle, so the same data and seed give the same bytes
+    saved_metrics = {k: v for k, v in m.items() if k != "train_seconds"}
+    save_bundle(
+        out_dir,
+        result.vectorizer,
+        result.classifier,
+        training=result.training,
+        metrics=saved_metrics,
+        hyperparameters=result.hyperparameters,
+    )
+    click.echo(f"Saved artifacts to {out_dir}")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A one-screen text summary of a generated dataset."""
     cfg = summary["config"]
@@ -252,9 +345,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     for intent, row in summary["per_intent"].items():
         held = f" ({row['held_out_templates']} held out)" if row.get("held_out_templates") else ""
-        lines.append(
-            f"{intent:<20}{row['train']:>7}{row['val']:>6}{row['test']:>6}{row['templates']:>11}{held}"
-        )
+        lines.append(f"{intent:<20}{row['train']:>7}{row['val']:>6}{row['test']:>6}{row['templates']:>11}{held}")
     sp = summary["splits"]
     lines.append(f"{'total':<20}{sp['train']:>7}{sp['val']:>6}{sp['test']:>6}")
     cov = ", ".join(f"{k} {v['seen']}/{v['values']}" for k, v in summary["slot_coverage"].items())

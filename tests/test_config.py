@@ -26,9 +26,7 @@ def test_build_from_dict_toml_and_json_gives_the_same_cascade(tmp_path: Path) ->
 
 def test_relative_paths_in_a_config_file_resolve_against_its_folder(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "my_rules.json").write_text(
-        json.dumps({"intents": {"greet": {"keywords": {"hello": 0.9}}}})
-    )
+    (tmp_path / "sub" / "my_rules.json").write_text(json.dumps({"intents": {"greet": {"keywords": {"hello": 0.9}}}}))
     cfg = tmp_path / "sub" / "cascade.toml"
     cfg.write_text('[[layers]]\nname = "rules"\nparams = { rules = "./my_rules.json" }\n')
     assert build_cascade(cfg).route("hello").intent == "greet"
@@ -88,10 +86,11 @@ def test_malformed_files_are_config_errors_naming_the_file(tmp_path: Path) -> No
         build_cascade(tmp_path / "absent.json")
 
 
-def test_default_cascade_is_the_seed_rules_policy() -> None:
+def test_default_cascade_is_the_seed_policy() -> None:
     cascade = intentroute.default_cascade()
-    assert cascade.layer_names == ["rules"]
+    assert cascade.layer_names == ["rules", "torch_bow"]
     assert cascade.policy_for("rules") == Policy(0.75, 0.1)
+    assert cascade.policy_for("torch_bow") == Policy(0.6, 0.0)
     assert cascade.fallback == "clarify"
 
 
@@ -99,10 +98,20 @@ def test_ROUTER_CONF_THRESHOLD_sets_the_rules_threshold(monkeypatch: pytest.Monk
     monkeypatch.setenv("ROUTER_CONF_THRESHOLD", "0.9")
     cascade = intentroute.default_cascade()
     assert cascade.policy_for("rules").threshold == 0.9
-    # "quote please" scores 0.78: accepted at 0.75, not at 0.9
-    assert cascade.route("quote please").intent == "clarify"
+    # "quote please" scores 0.78 in the rules: accepted at 0.75, not at 0.9 (the classifier decides)
+    route = cascade.route("quote please")
+    assert route.trace[0].outcome == "rejected" and route.layer != "rules"
     monkeypatch.setenv("ROUTER_CONF_THRESHOLD", "0.75")
-    assert intentroute.default_cascade().route("quote please").intent == "quotes"
+    assert intentroute.default_cascade().route("quote please").layer == "rules"
     monkeypatch.setenv("ROUTER_CONF_THRESHOLD", "high")
     with pytest.raises(ConfigError, match="ROUTER_CONF_THRESHOLD='high' is not a number"):
+        default_config()
+
+
+def test_TORCH_ROUTER_variables_set_the_classifier_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_ROUTER_CONF_THRESHOLD", "0.95")
+    monkeypatch.setenv("TORCH_ROUTER_FORCE", "true")
+    assert intentroute.default_cascade().policy_for("torch_bow") == Policy(0.95, 0.0, force=True)
+    monkeypatch.setenv("TORCH_ROUTER_FORCE", "maybe")
+    with pytest.raises(ConfigError, match="TORCH_ROUTER_FORCE='maybe' must be true or false"):
         default_config()

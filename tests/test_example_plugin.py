@@ -28,9 +28,7 @@ def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     ).stdout.strip()
     # intentroute and its dependencies come from the test environment (its .pth files included)
-    (Path(site) / "_parent_env.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
-    )
+    (Path(site) / "_parent_env.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     subprocess.run(
         [
             sys.executable,

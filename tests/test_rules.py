@@ -55,9 +55,7 @@ def test_rules_load_from_toml_and_json_files(tmp_path: Path) -> None:
     j = tmp_path / "r.json"
     j.write_text(json.dumps(RULES))
     t = tmp_path / "r.toml"
-    t.write_text(
-        '[intents.quotes]\nkeywords = { price = 0.5, quote = 0.7 }\nphrases = { "trading at" = 0.85 }\n'
-    )
+    t.write_text('[intents.quotes]\nkeywords = { price = 0.5, quote = 0.7 }\nphrases = { "trading at" = 0.85 }\n')
     for path in (j, t):
         assert RuleLayer(path).route("what's it trading at").top.intent == "quotes"  # type: ignore[union-attr]
 
@@ -80,9 +78,7 @@ def test_rules_load_from_toml_and_json_files(tmp_path: Path) -> None:
         ({"intents": {"q": {"keywords": {"a": 0.5}}}, "extra": 1}, "unknown top-level keys"),
     ],
 )
-def test_invalid_rules_are_config_errors_naming_intent_and_rule(
-    rules: dict[str, object], fragment: str
-) -> None:
+def test_invalid_rules_are_config_errors_naming_intent_and_rule(rules: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         RuleLayer(rules)
 

@@ -61,8 +61,7 @@ def test_expand_syntax_refuses_unbalanced_or_nested_brackets(bad: str) -> None:
         (
             {"intents": {"quotes": ["price of {TICKER}"]}, "slots": {"SYMBOL": ["A"]}},
             re.escape(
-                "intent 'quotes': template 'price of {TICKER}': "
-                "unknown placeholder {TICKER}; slots are ['SYMBOL']"
+                "intent 'quotes': template 'price of {TICKER}': unknown placeholder {TICKER}; slots are ['SYMBOL']"
             ),
         ),
         ({"intents": {"quotes": []}}, "intent 'quotes' has no templates"),
@@ -94,9 +93,7 @@ def test_expand_syntax_refuses_unbalanced_or_nested_brackets(bad: str) -> None:
         ([], "the top level must be an object"),
     ],
 )
-def test_template_errors_name_the_file_the_intent_and_the_template(
-    tmp_path: Path, data: object, fragment: str
-) -> None:
+def test_template_errors_name_the_file_the_intent_and_the_template(tmp_path: Path, data: object, fragment: str) -> None:
     path = write(tmp_path, data)
     with pytest.raises(TemplateError, match=fragment) as info:
         load_templates(path)

@@ -131,9 +131,7 @@ def test_string_input_tags() -> None:
         ({"token_pattern": "("}, "token_pattern"),
     ],
 )
-def test_bad_parameters_fail_in_fit_with_the_parameter_named(
-    params: dict[str, object], fragment: str
-) -> None:
+def test_bad_parameters_fail_in_fit_with_the_parameter_named(params: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         BowVectorizer(**params).fit(TEXTS)
 

@@ -91,9 +91,7 @@ def load_domain(domain: str | Path = DEFAULT_DOMAIN) -> Domain:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read domain file: {exc}", source=where) from exc
     if not isinstance(data, dict) or not isinstance(data.get("intents"), dict) or not data["intents"]:
-        raise ConfigError(
-            "needs an 'intents' object of intent -> {description, params, required}", source=where
-        )
+        raise ConfigError("needs an 'intents' object of intent -> {description, params, required}", source=where)
     slots = data.get("slots", {})
     if not isinstance(slots, dict):
         raise ConfigError("'slots' must be an object", source=where)
@@ -105,9 +103,7 @@ def load_domain(domain: str | Path = DEFAULT_DOMAIN) -> Domain:
         required = _str_list(spec.get("required", []), where, f"intent {name!r}: required")
         for p in (*params, *required):
             if p not in slots:
-                raise ConfigError(
-                    f"intent {name!r}: parameter {p!r} has no entry under 'slots'", source=where
-                )
+                raise ConfigError(f"intent {name!r}: parameter {p!r} has no entry under 'slots'", source=where)
         extra = sorted(set(required) - set(params))
         if extra:
             raise ConfigError(f"intent {name!r}: required {extra} not listed in params", source=where)
