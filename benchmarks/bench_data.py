@@ -109,9 +109,7 @@ def featurise(size: int) -> list[dict[str, object]]:
                 vec[idx] += 1.0
         return vec
 
-    timed(
-        "seed dense torch encode_text", lambda: vocab, lambda _: torch.stack([seed_encode(t) for t in texts])
-    )
+    timed("seed dense torch encode_text", lambda: vocab, lambda _: torch.stack([seed_encode(t) for t in texts]))
     return rows
 
 
@@ -129,16 +127,12 @@ def main() -> None:
         "seed": "seed re-implementation",
     }
     for kind, r in gen.items():
-        print(
-            f"{labels[kind]:<34}{r['examples']:>9}{r['seconds']:>9.2f}{r['maxrss_mb']:>13.1f}{r['growth_mb']:>11.1f}"
-        )
+        print(f"{labels[kind]:<34}{r['examples']:>9}{r['seconds']:>9.2f}{r['maxrss_mb']:>13.1f}{r['growth_mb']:>11.1f}")
     feats = featurise(args.size)
     print(f"\nFeaturising the train split ({int(args.size * 0.8)} texts)")
     print(f"{'featuriser':<40}{'fit s':>8}{'transform s':>13}{'texts/s':>10}{'columns':>9}")
     for r in feats:
-        print(
-            f"{r['featuriser']:<40}{r['fit_s']:>8}{r['transform_s']:>13}{r['texts_per_s']:>10}{r['columns']:>9}"
-        )
+        print(f"{r['featuriser']:<40}{r['fit_s']:>8}{r['transform_s']:>13}{r['texts_per_s']:>10}{r['columns']:>9}")
     if args.json:
         args.json.write_text(json.dumps({"generation": gen, "featurisation": feats}, indent=2))
 

@@ -23,10 +23,7 @@ UTTERANCES = [
 
 def main() -> None:
     cascade = intentroute.default_cascade()
-    print(
-        f"intentroute {intentroute.__version__}: layers {cascade.layer_names}, "
-        f"fallback {cascade.fallback!r}\n"
-    )
+    print(f"intentroute {intentroute.__version__}: layers {cascade.layer_names}, fallback {cascade.fallback!r}\n")
     for text in UTTERANCES:
         print(f"> {text}")
         print(cascade.route(text).explain())

@@ -24,9 +24,7 @@ def main() -> None:
     X_test, y_test = [e.text for e in data.test], [e.intent for e in data.test]
 
     pipe = Pipeline([("bow", BowVectorizer()), ("clf", LogisticRegression(max_iter=1000))])
-    grid = GridSearchCV(
-        pipe, {"bow__char_ngrams": [None, (3, 5)], "bow__weighting": ["count", "tfidf"]}, cv=3
-    )
+    grid = GridSearchCV(pipe, {"bow__char_ngrams": [None, (3, 5)], "bow__weighting": ["count", "tfidf"]}, cv=3)
     grid.fit(X_train, y_train)
     print("best parameters:", grid.best_params_)
     print(f"accuracy on held-out templates: {grid.score(X_test, y_test):.3f}")

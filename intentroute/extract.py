@@ -192,9 +192,7 @@ class ParamExtractor:
             elif kind == "lookup":
                 slots[name] = LookupSlot.from_spec(name, spec, where)
             else:
-                raise ConfigError(
-                    f"slot {name!r}: kind must be 'symbol' or 'lookup', got {kind!r}", source=where
-                )
+                raise ConfigError(f"slot {name!r}: kind must be 'symbol' or 'lookup', got {kind!r}", source=where)
         return cls(
             slots,
             {n: s.params for n, s in domain.intents.items()},

@@ -158,8 +158,7 @@ class Policy:
                     f"{second.score:.3f} (gap {gap:.3f} < margin {self.margin:.3f})"
                 )
             return True, (
-                f"score {top.score:.3f} >= threshold {self.threshold:.3f}, "
-                f"gap {gap:.3f} >= margin {self.margin:.3f}"
+                f"score {top.score:.3f} >= threshold {self.threshold:.3f}, gap {gap:.3f} >= margin {self.margin:.3f}"
             )
         return True, f"score {top.score:.3f} >= threshold {self.threshold:.3f}"
 

@@ -78,9 +78,7 @@ class GeneratorConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"must be an integer, got {self.seed!r}", param="seed", value=self.seed)
         if self.split not in ("random", "template"):
-            raise ConfigError(
-                f"must be 'random' or 'template', got {self.split!r}", param="split", value=self.split
-            )
+            raise ConfigError(f"must be 'random' or 'template', got {self.split!r}", param="split", value=self.split)
         for name in ("affix_rate", "noise_rate", "val_fraction", "test_fraction"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:

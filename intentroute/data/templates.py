@@ -91,9 +91,7 @@ def expand_syntax(text: str) -> list[str]:
         if ch in "[(":
             close = "]" if ch == "[" else ")"
             j = text.find(close, i + 1)
-            inner_open = min(
-                (k for k in (text.find("[", i + 1), text.find("(", i + 1)) if k != -1), default=-1
-            )
+            inner_open = min((k for k in (text.find("[", i + 1), text.find("(", i + 1)) if k != -1), default=-1)
             if j == -1:
                 raise ValueError(f"unclosed {ch!r} at position {i}")
             if inner_open != -1 and inner_open < j:
@@ -170,9 +168,7 @@ def load_templates(source: str | Path | Mapping[str, Any]) -> TemplateSet:
     for affix in (*prefixes, *suffixes):
         for name in PLACEHOLDER_RE.findall(affix):
             if name not in slots:
-                raise _fail(
-                    where, f"affix {affix!r}: unknown placeholder {{{name}}}; slots are {sorted(slots)}"
-                )
+                raise _fail(where, f"affix {affix!r}: unknown placeholder {{{name}}}; slots are {sorted(slots)}")
     typos_raw = data.get("typos", {})
     if not isinstance(typos_raw, Mapping):
         raise _fail(where, "'typos' must be an object of word -> list of misspellings")
@@ -204,16 +200,12 @@ def _template(
     if isinstance(item, Mapping):
         extra = sorted(set(item) - {"text", "weight"})
         if extra:
-            raise _fail(
-                where, f"intent {intent!r}: template #{index}: unknown keys {extra}; expected text, weight"
-            )
+            raise _fail(where, f"intent {intent!r}: template #{index}: unknown keys {extra}; expected text, weight")
         text, weight = item.get("text"), item.get("weight", 1.0)
     else:
         text = item
     if not isinstance(text, str) or not text.strip():
-        raise _fail(
-            where, f"intent {intent!r}: template #{index} must be a non-empty string, got {text!r:.80}"
-        )
+        raise _fail(where, f"intent {intent!r}: template #{index} must be a non-empty string, got {text!r:.80}")
     loc = f"intent {intent!r}: template {text!r}"
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 1000:
         raise _fail(where, f"{loc}: weight must be a number in (0, 1000], got {weight!r}")

@@ -98,16 +98,12 @@ def load_rules(source: Mapping[str, Any] | str | Path) -> tuple[list[Rule], str]
             raise ConfigError(f"intent {intent!r}: rules must be a table with {_KINDS}", source=where)
         bad = sorted(set(spec) - set(_KINDS))
         if bad:
-            raise ConfigError(
-                f"intent {intent!r}: unknown rule kinds {bad}; expected {list(_KINDS)}", source=where
-            )
+            raise ConfigError(f"intent {intent!r}: unknown rule kinds {bad}; expected {list(_KINDS)}", source=where)
         n_before = len(rules)
         for kind in _KINDS:
             entries = spec.get(kind, {})
             if not isinstance(entries, Mapping):
-                raise ConfigError(
-                    f"intent {intent!r}: {kind} must be a table of pattern -> weight", source=where
-                )
+                raise ConfigError(f"intent {intent!r}: {kind} must be a table of pattern -> weight", source=where)
             for pattern, weight in entries.items():
                 rules.append(_make_rule(where, str(intent), kind, pattern, weight))
         if len(rules) == n_before:
@@ -176,14 +172,8 @@ class RuleLayer:
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
         self.name = name
-        if (
-            isinstance(min_score, bool)
-            or not isinstance(min_score, int | float)
-            or not 0.0 <= min_score <= 1.0
-        ):
-            raise ConfigError(
-                f"must be a number in [0, 1], got {min_score!r}", param="min_score", value=min_score
-            )
+        if isinstance(min_score, bool) or not isinstance(min_score, int | float) or not 0.0 <= min_score <= 1.0:
+            raise ConfigError(f"must be a number in [0, 1], got {min_score!r}", param="min_score", value=min_score)
         self.min_score = float(min_score)
         self.intents: tuple[str, ...] = tuple(dict.fromkeys(r.intent for r in self.rules))
         # keywords and phrases are looked up by word n-gram, so matching costs
