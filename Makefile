@@ -41,5 +41,10 @@ model: $(VENV)/.test-installed
 	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template
 	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --force
 
+bench: $(VENV)/.test-installed
+	$(PIP) install fasttext-wheel
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_bow.py
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -334,6 +334,58 @@ def train(
     click.echo(f"Saved artifacts to {out_dir}")
 
 
+@cli.command()
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Labelled JSONL file ({'text', 'intent'} per line).",
+)
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Bundle folder to evaluate. Default: the embedded brokerage bundle.",
+)
+@click.option("--cascade", "use_cascade", is_flag=True, help="Evaluate the whole cascade (default, or --config).")
+@_config_option
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write report.json, report.md and PNG plots here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_friendly
+def evaluate(
+    data_file: Path,
+    bundle_dir: Path | None,
+    use_cascade: bool,
+    config_path: Path | None,
+    report_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Evaluate a bundle (or a cascade) on labelled data."""
+    from . import evaluate as ev
+    from .domains import domain_path
+    from .train import read_jsonl
+
+    texts, labels = read_jsonl(data_file)
+    if use_cascade or config_path is not None:
+        if bundle_dir is not None:
+            raise click.UsageError("--bundle evaluates a bundle; --cascade/--config evaluate a cascade: pick one")
+        report = ev.evaluate_cascade(_cascade(config_path), texts, labels)
+    else:
+        report = ev.evaluate_bundle(bundle_dir or domain_path("brokerage", "bundle"), texts, labels)
+    report["data"] = str(data_file)
+    if report_dir is not None:
+        ev.write_report(report, report_dir)
+    click.echo(json.dumps(report, indent=2) if as_json else ev.format_report(report))
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A one-screen text summary of a generated dataset."""
     cfg = summary["config"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -142,23 +143,40 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def _features(self, text: str) -> list[str]:
-        tokens = self._pattern_.findall(text)
-        if self.lowercase:
-            tokens = [t.lower() for t in tokens]
-        feats = word_ngrams(tokens, self.ngram_max)
+    def _tokens(self, text: str) -> list[str]:
+        tokens: list[str] = self._pattern_.findall(text)
+        return [t.lower() for t in tokens] if self.lowercase else tokens
+
+    def _char_grams(self, token: str) -> list[str]:
+        lo, hi = self.char_ngrams  # type: ignore[misc]
+        return char_ngrams([token], lo, hi)
+
+    def _token_columns(self, token: str) -> list[int]:
+        """The columns a token contributes by itself: its unigram and its character n-grams.
+
+        Tokens repeat a lot, so this is cached per token (bigrams, which depend on the
+        neighbours, are looked up per text).
+        """
+        feats = [token]
         if self.char_ngrams is not None:
-            # tokens repeat a lot, so their character n-grams are computed once per token
-            cache = self._char_cache_
-            lo, hi = self.char_ngrams
-            for tok in tokens:
-                grams = cache.get(tok)
-                if grams is None:
-                    grams = char_ngrams([tok], lo, hi)
-                    if len(cache) < _CHAR_CACHE_SIZE:
-                        cache[tok] = grams
-                feats.extend(grams)
-        return feats
+            feats.extend(self._char_grams(token))
+        cols = self._columns(feats)
+        if len(self._char_cache_) < _CHAR_CACHE_SIZE:
+            self._char_cache_[token] = cols
+        return cols
+
+    def _row_columns(self, tokens: list[str]) -> list[int]:
+        """The columns of one text's features (with repeats, which become counts)."""
+        cache = self._char_cache_
+        cols: list[int] = []
+        for tok in tokens:
+            c = cache.get(tok)
+            cols.extend(c if c is not None else self._token_columns(tok))
+        if self.ngram_max == 2 and len(tokens) > 1:  # the common case, without word_ngrams' generality
+            cols.extend(self._columns([a + "_" + b for a, b in itertools.pairwise(tokens)]))
+        elif self.ngram_max > 2 and len(tokens) > 1:
+            cols.extend(self._columns(word_ngrams(tokens, self.ngram_max)[len(tokens) :]))
+        return cols
 
     def fit(self, X: Iterable[str], y: Any = None) -> BowVectorizer:
         """Learn the vocabulary (and document frequencies for TF-IDF) from ``X``."""
@@ -166,33 +184,40 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def fit_transform(self, X: Iterable[str], y: Any = None, **fit_params: Any) -> sp.csr_matrix:
-        """``fit(X).transform(X)``, extracting each text's features once."""
+        """``fit(X).transform(X)``, tokenising each text once."""
         texts = self._check_texts(X)
-        feats = self._fit(texts)
-        return self._weigh(self._counts(texts, feats))
+        return self._weigh(self._counts(self._fit(texts)))
 
     def _fit(self, texts: list[str]) -> list[list[str]]:
         self._validate_params_()
         self._pattern_ = re.compile(self.token_pattern)
-        self._char_cache_: dict[str, list[str]] = {}
-        feats = [self._features(t) for t in texts]
+        self._char_cache_: dict[str, list[int]] = {}
+        token_lists = [self._tokens(t) for t in texts]
         if self.hashing:
             self.vocabulary_: dict[str, int] | None = None
             self.n_features_out_ = int(self.n_features)
         else:
+            # the seed's frequencies: every feature of every text; a token's character n-grams
+            # count once per occurrence of the token, so they are added per distinct token
             freq: Counter[str] = Counter()
-            for f in feats:
-                freq.update(f)
+            token_freq: Counter[str] = Counter()
+            for toks in token_lists:
+                freq.update(word_ngrams(toks, self.ngram_max))
+                if self.char_ngrams is not None:
+                    token_freq.update(toks)
+            for tok, n in token_freq.items():
+                for g in self._char_grams(tok):
+                    freq[g] += n
             ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
             if self.max_vocab is not None:
                 ranked = ranked[: self.max_vocab]
             self.vocabulary_ = {f: i for i, (f, _) in enumerate(ranked)}
             self.n_features_out_ = len(self.vocabulary_)
         if self.weighting == "tfidf":
-            counts = self._counts(texts, feats)
+            counts = self._counts(token_lists)
             df = np.bincount(counts.indices, minlength=self.n_features_out_).astype(np.float64)
             self.idf_ = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
-        return feats
+        return token_lists
 
     # -- transforming ------------------------------------------------------------------------
 
@@ -203,11 +228,11 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         vocab = self.vocabulary_
         return [c for f in feats if (c := vocab.get(f)) is not None]
 
-    def _counts(self, texts: list[str], feats: list[list[str]] | None = None) -> sp.csr_matrix:
+    def _counts(self, token_lists: list[list[str]]) -> sp.csr_matrix:
         indptr = [0]
         indices: list[int] = []
-        for i, t in enumerate(texts):
-            indices.extend(self._columns(feats[i] if feats is not None else self._features(t)))
+        for toks in token_lists:
+            indices.extend(self._row_columns(toks))
             indptr.append(len(indices))
         m = sp.csr_matrix(
             (
@@ -215,7 +240,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 np.asarray(indices, dtype=np.int32),
                 np.asarray(indptr, dtype=np.int64),
             ),
-            shape=(len(texts), self.n_features_out_),
+            shape=(len(token_lists), self.n_features_out_),
         )
         m.sum_duplicates()  # repeated features become counts; also sorts the indices
         return m
@@ -223,7 +248,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Features of ``X`` as a CSR matrix of float32, one row per text."""
         check_is_fitted(self, "n_features_out_")
-        return self._weigh(self._counts(self._check_texts(X)))
+        return self._weigh(self._counts([self._tokens(t) for t in self._check_texts(X)]))
 
     def _weigh(self, m: sp.csr_matrix) -> sp.csr_matrix:
         if self.weighting == "binary":

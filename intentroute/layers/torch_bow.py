@@ -22,7 +22,6 @@ import numpy as np
 
 from ..errors import ConfigError, IntentRouteError, LayerUnavailable
 from ..hookspecs import hookimpl
-from ..text import char_ngrams, word_ngrams
 from ..types import Candidate, LayerResult
 
 __all__ = ["TorchBowLayer"]
@@ -42,64 +41,59 @@ class _Model:
         self.linear = not clf.hidden_size
         # per feature column, the row of weights it adds to the logits (float64: no surprises)
         first = clf.coef_ if self.linear else clf.hidden_coef_
-        self.rows = np.ascontiguousarray(first.T, dtype=np.float64)
+        self.rows = np.ascontiguousarray(first.T, dtype=np.float64)  # multiplied by the idf, then float32
         self.bias = np.asarray(clf.intercept_ if self.linear else clf.hidden_intercept_, dtype=np.float64)
         self.clf = clf
         self.vocab = self.vec.vocabulary_
         idf = getattr(self.vec, "idf_", None) if self.vec.weighting == "tfidf" else None
         if idf is not None:
             self.rows = self.rows * np.asarray(idf, dtype=np.float64)[:, None]
+        # float32 halves the memory a single utterance touches (its rows are scattered over the
+        # table); every sum over them is still taken in float64
+        self.rows = np.ascontiguousarray(self.rows, dtype=np.float32)
+        self.rows64 = self.rows.astype(np.float64)  # the same values, for the batch's sparse product
         self.sq_weight = np.ones(len(self.rows)) if idf is None else np.asarray(idf, dtype=np.float64) ** 2
-        self._char_cols: dict[str, list[int]] = {}
 
     def known_words(self, text: str) -> int:
         """How many of the utterance's word tokens the model was trained on (hashing: all)."""
-        vec = self.vec
-        tokens = vec._pattern_.findall(text.lower() if vec.lowercase else text)
+        tokens = self.vec._tokens(text)
         if self.vocab is None:
             return len(tokens)
         return sum(1 for t in tokens if t in self.vocab)
 
     def columns(self, text: str) -> list[int]:
-        vec = self.vec
-        if self.vocab is None:  # hashing: the vectorizer's own path
-            hashed: list[int] = vec._columns(vec._features(text))
-            return hashed
-        tokens = vec._pattern_.findall(text)
-        if vec.lowercase:
-            tokens = [t.lower() for t in tokens]
-        vocab = self.vocab
-        cols = [c for f in word_ngrams(tokens, vec.ngram_max) if (c := vocab.get(f)) is not None]
-        if vec.char_ngrams is not None:
-            cache = self._char_cols
-            for tok in tokens:
-                tc = cache.get(tok)
-                if tc is None:
-                    tc = [c for g in _chars(vec, tok) if (c := vocab.get(g)) is not None]
-                    if len(cache) < 200_000:
-                        cache[tok] = tc
-                cols.extend(tc)
+        cols: list[int] = self.vec._row_columns(self.vec._tokens(text))
         return cols
 
     def proba(self, text: str) -> list[float]:
         """Probabilities for one utterance, equal to the vectorizer + classifier's (tested), with
         as few NumPy calls as possible: a single utterance has only tens of features."""
-        counts = Counter(self.columns(text))
-        if not counts:
+        cols = self.columns(text)
+        if not cols:
             z = self.bias if self.linear else self._head(self.bias)
         else:
-            u = np.fromiter(counts, dtype=np.intp, count=len(counts))
             w = self.vec.weighting
-            if w == "binary":
-                vals = np.ones(len(counts))
-            elif self.vec.sublinear_tf:
-                vals = np.array([1.0 + math.log(c) if c > 1 else 1.0 for c in counts.values()])
+            distinct = set(cols)
+            if len(distinct) == len(cols) or w == "binary":
+                # every feature once (the usual case) or binary weights: each weight is 1 before
+                # the idf, under any weighting, so the logits are a plain sum of rows
+                u = np.fromiter(distinct, dtype=np.intp, count=len(distinct))
+                z = self.rows[u].sum(axis=0, dtype=np.float64)
+                sq = float(self.sq_weight[u].sum())
             else:
-                vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            # rows and squared weights are pre-multiplied by the idf (see __init__)
-            z = vals @ self.rows[u]
+                counts = Counter(cols)
+                u = np.fromiter(counts, dtype=np.intp, count=len(counts))
+                if w == "binary":
+                    vals = np.ones(len(counts))
+                elif self.vec.sublinear_tf:
+                    vals = np.array([1.0 + math.log(c) if c > 1 else 1.0 for c in counts.values()])
+                else:
+                    vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+                # rows and squared weights are pre-multiplied by the idf (see __init__)
+                z = vals @ self.rows[u].astype(np.float64)
+                sq = float((vals * vals) @ self.sq_weight[u])
             if self.vec.norm == "l2":
-                z = z / math.sqrt(float((vals * vals) @ self.sq_weight[u]))
+                z = z / math.sqrt(sq)
             z = z + self.bias
             if not self.linear:
                 z = self._head(z)
@@ -117,12 +111,12 @@ class _Model:
         """Probabilities for many utterances: the same float64 arithmetic as :meth:`proba`, as
         sparse products over the whole batch."""
         vec = self.vec
-        counts = vec._counts(texts).astype(np.float64)
+        counts = vec._counts([vec._tokens(t) for t in texts]).astype(np.float64)
         if vec.weighting == "binary":
             counts.data[:] = 1.0
         elif vec.sublinear_tf:
             counts.data = 1.0 + np.log(counts.data)
-        z = np.asarray(counts @ self.rows)
+        z = np.asarray(counts @ self.rows64)
         if vec.norm == "l2":
             sq = counts.multiply(counts) @ self.sq_weight
             z = z / np.where(sq > 0, np.sqrt(np.maximum(sq, 1e-300)), 1.0)[:, None]
@@ -133,11 +127,6 @@ class _Model:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         out: np.ndarray = e / e.sum(axis=1, keepdims=True)
         return out
-
-
-def _chars(vec: Any, tok: str) -> list[str]:
-    lo, hi = vec.char_ngrams
-    return char_ngrams([tok], lo, hi)
 
 
 class TorchBowLayer:

@@ -1,0 +1,259 @@
+"""Evaluation reports for a bundle or a whole cascade.
+
+Accuracy, per-intent precision/recall/F1, the confusion matrix, expected calibration error with
+its reliability bins, coverage and accuracy against the confidence threshold (risk-coverage),
+latency p50/p99 for single utterances and batch throughput, and for a cascade the share and the
+accuracy of each layer. ``write_report`` turns a report into ``report.json``, ``report.md`` and,
+with matplotlib (the ``[report]`` extra), PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["evaluate_bundle", "evaluate_cascade", "format_report", "score", "write_report"]
+
+THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
+NOT_AN_INTENT = ("clarify", "oos")  # gold labels that mean "should clarify"
+
+
+def _reliability(conf: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> tuple[float, list[dict[str, Any]]]:
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    rows, ece = [], 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            acc, c = float(correct[mask].mean()), float(conf[mask].mean())
+            ece += mask.mean() * abs(acc - c)
+            rows.append(
+                {
+                    "bin": [b / n_bins, (b + 1) / n_bins],
+                    "count": int(mask.sum()),
+                    "accuracy": round(acc, 4),
+                    "confidence": round(c, 4),
+                }
+            )
+    return round(float(ece), 4), rows
+
+
+def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[float]) -> dict[str, Any]:
+    """Quality metrics of predictions with their confidences (no timing)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    yt, yp = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
+    conf = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    correct = yt == yp
+    labels = sorted(set(yt.tolist()) | set(yp.tolist()))
+    p, r, f, s = precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
+    ece, bins = _reliability(conf, correct.astype(float))
+    curve = []
+    for t in THRESHOLDS:
+        covered = conf >= t
+        curve.append(
+            {
+                "threshold": t,
+                "coverage": round(float(covered.mean()), 4),
+                "accuracy": round(float(correct[covered].mean()), 4) if covered.any() else None,
+            }
+        )
+    return {
+        "examples": len(yt),
+        "accuracy": round(float(correct.mean()), 4) if len(yt) else None,
+        "macro_f1": round(float(np.mean(f)), 4) if len(labels) else None,
+        "per_intent": {
+            lab: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(s[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
+        "confusion": {"labels": labels, "matrix": confusion_matrix(yt, yp, labels=labels).tolist()},
+        "ece": ece,
+        "reliability": bins,
+        "risk_coverage": curve,
+    }
+
+
+def _latency(fn: Callable[[str], Any], texts: Sequence[str], samples: int) -> dict[str, float]:
+    picked = list(texts[:samples]) or [""]
+    for t in picked[:20]:
+        fn(t)  # warm caches
+    times = []
+    for t in picked:
+        t0 = time.perf_counter_ns()
+        fn(t)
+        times.append((time.perf_counter_ns() - t0) / 1000)
+    return {
+        "p50_us": round(float(np.percentile(times, 50)), 2),
+        "p99_us": round(float(np.percentile(times, 99)), 2),
+        "samples": len(picked),
+    }
+
+
+def evaluate_bundle(
+    bundle: Any, texts: Sequence[str], labels: Sequence[str], *, latency_samples: int = 1000
+) -> dict[str, Any]:
+    """Evaluate a bundle (a :class:`~intentroute.bundle.Bundle` or a path) on labelled texts."""
+    from .bundle import load_bundle
+    from .layers.torch_bow import _Model
+
+    b = bundle if hasattr(bundle, "classifier") else load_bundle(bundle)
+    model = _Model(b)
+    probs = model.proba_batch(list(texts)) if texts else np.zeros((0, len(b.labels)))
+    pred = [b.labels[i] for i in probs.argmax(axis=1)] if len(texts) else []
+    report = {
+        "kind": "bundle",
+        "bundle": str(b.paths.root or b.paths.weights),
+        **score(labels, pred, probs.max(axis=1) if len(texts) else []),
+    }
+    unknown = sorted(set(labels) - set(b.labels))
+    if unknown:
+        report["labels_unknown_to_model"] = unknown
+    report["latency"] = _latency(model.proba, texts, latency_samples)
+    n = max(1000, len(texts))
+    batch = (list(texts) * (n // max(1, len(texts)) + 1))[:n] if texts else [""] * n
+    t0 = time.perf_counter()
+    model.proba_batch(batch)
+    report["latency"]["batch_per_s"] = round(n / (time.perf_counter() - t0))
+    return report
+
+
+def evaluate_cascade(
+    cascade: Any, texts: Sequence[str], labels: Sequence[str], *, latency_samples: int = 1000
+) -> dict[str, Any]:
+    """Evaluate a cascade: routing to ``clarify`` is correct only for gold ``clarify``/``oos``."""
+    routes = cascade.route_batch(list(texts))
+    gold = ["clarify" if y in NOT_AN_INTENT else y for y in labels]
+    pred = [r.intent for r in routes]
+    report = {"kind": "cascade", "layers": cascade.layer_names, **score(gold, pred, [r.confidence for r in routes])}
+    by_layer: dict[str, list[bool]] = {}
+    for r, y in zip(routes, gold, strict=True):
+        by_layer.setdefault(r.layer, []).append(r.intent == y)
+    report["per_layer"] = {
+        name: {
+            "share": round(len(v) / max(1, len(routes)), 4),
+            "accuracy": round(float(np.mean(v)), 4),
+            "count": len(v),
+        }
+        for name, v in by_layer.items()
+    }
+    counts = Counter(pred)
+    report["clarify_rate"] = round(counts.get("clarify", 0) / max(1, len(pred)), 4)
+    report["latency"] = _latency(cascade.route, texts, latency_samples)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as Markdown (also what the CLI prints)."""
+    lines = [f"# Evaluation ({report['kind']})", ""]
+    lines.append(f"- examples: {report['examples']}")
+    lines.append(f"- accuracy: {report['accuracy']}")
+    lines.append(f"- macro F1: {report['macro_f1']}")
+    lines.append(f"- expected calibration error: {report['ece']}")
+    if "clarify_rate" in report:
+        lines.append(f"- routed to clarify: {report['clarify_rate']:.1%}")
+    lat = report["latency"]
+    lines.append(
+        f"- latency per utterance: p50 {lat['p50_us']} us, p99 {lat['p99_us']} us"
+        + (f"; batch {lat['batch_per_s']:,} utterances/s" if "batch_per_s" in lat else "")
+    )
+    if report.get("labels_unknown_to_model"):
+        lines.append(f"- labels the model does not know: {', '.join(report['labels_unknown_to_model'])}")
+    if "per_layer" in report:
+        lines += ["", "| decided by | share | accuracy |", "|---|---|---|"]
+        lines += [f"| {k} | {v['share']:.1%} | {v['accuracy']:.3f} |" for k, v in report["per_layer"].items()]
+    lines += ["", "| intent | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for k, v in report["per_intent"].items()
+    ]
+    lines += ["", "| threshold | coverage | accuracy |", "|---|---|---|"]
+    lines += [
+        f"| {row['threshold']:.2f} | {row['coverage']:.3f} | {'-' if row['accuracy'] is None else row['accuracy']} |"
+        for row in report["risk_coverage"]
+        if row["threshold"] in (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and, when matplotlib is installed, PNG plots."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.json", out / "report.md"]
+    written[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    md = format_report(report)
+    try:
+        written += _plots(report, out)
+        md += "".join(f"\n![{p.stem}]({p.name})\n" for p in written[2:])
+    except ImportError:
+        md += "\n(plots need matplotlib: pip install 'intentroute[report]')\n"
+    written[1].write_text(md, encoding="utf-8")
+    return written
+
+
+def _plots(report: dict[str, Any], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    labels, matrix = report["confusion"]["labels"], np.asarray(report["confusion"]["matrix"])
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(labels), 0.8 + 0.5 * len(labels)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if matrix[i, j]:
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+                )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"accuracy {report['accuracy']}")
+    fig.tight_layout()
+    paths.append(out / "confusion_matrix.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    rel = report["reliability"]
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    ax.plot([r["confidence"] for r in rel], [r["accuracy"] for r in rel], "o-", label=f"model (ECE {report['ece']})")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out / "reliability.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    rc = [r for r in report["risk_coverage"] if r["accuracy"] is not None]
+    ax.plot([r["coverage"] for r in rc], [r["accuracy"] for r in rc], "o-")
+    for r in rc[::4]:
+        ax.annotate(f"{r['threshold']:.2f}", (r["coverage"], r["accuracy"]), fontsize=7)
+    ax.set_xlabel("coverage (share answered)")
+    ax.set_ylabel("accuracy when answered")
+    fig.tight_layout()
+    paths.append(out / "risk_coverage.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from intentroute.bundle import load_bundle
+from intentroute.data import GeneratorConfig, generate, load_templates, write_dataset
+from intentroute.domains import domain_path
+from intentroute.errors import ConfigError
+from intentroute.evaluate import evaluate_bundle, evaluate_cascade, score, write_report
+from intentroute.train import read_jsonl, train
+
+from .conftest import run_cli
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    templates = load_templates(domain_path("brokerage", "templates.json"))
+    write_dataset(generate(templates, GeneratorConfig(size=2200, seed=3, split="template")), out)
+    return out
+
+
+def test_cli_train_prints_the_seed_lines_and_writes_a_bundle(data_dir: Path, tmp_path: Path) -> None:
+    out = run_cli("train", "--data", str(data_dir), "--out", str(tmp_path / "b"), "--epochs", "3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("Epoch 1/3 - loss ") and " - val_acc " in lines[0]
+    assert any(line.startswith("Test accuracy: ") for line in lines)
+    assert lines[-1] == f"Saved artifacts to {tmp_path / 'b'}"
+    bundle = load_bundle(tmp_path / "b")
+    assert len(bundle.labels) == 11 and bundle.manifest is not None
+    assert bundle.manifest["hyperparameters"]["epochs"] == 3 and "test_accuracy" in bundle.manifest["metrics"]
+
+
+def test_cli_train_refuses_to_overwrite_without_force(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "mine.txt").write_text("keep me")
+    out = run_cli("train", "--data", str(data_dir), "--out", str(tmp_path / "b"))
+    assert out.returncode == 2 and "--force" in out.stderr
+    assert (tmp_path / "b" / "mine.txt").read_text() == "keep me"
+
+
+def test_seed_preset_uses_the_seed_hyperparameters(data_dir: Path) -> None:
+    result = train(data_dir, "seed", overrides={"epochs": 2})
+    vec, clf = result.vectorizer, result.classifier
+    assert (vec.max_vocab, vec.ngram_max, vec.char_ngrams, vec.weighting) == (6000, 2, None, "count")
+    assert (clf.batch_size, clf.lr, clf.random_state, clf.temperature_) == (32, 1e-2, 7, 1.0)
+
+
+def test_default_preset_calibrates_on_the_validation_split(data_dir: Path) -> None:
+    result = train(data_dir, "default")
+    assert result.classifier.temperature_ != 1.0
+    assert result.metrics["val_ece"] <= result.metrics["val_ece_before_calibration"] + 1e-9
+
+
+def test_read_jsonl_names_the_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "d.jsonl"
+    bad.write_text('{"text": "a", "intent": "b"}\n{"text": 3}\n')
+    with pytest.raises(ConfigError, match="d.jsonl: line 2: expected"):
+        read_jsonl(bad)
+    bad.write_text('{"text": "a", "intent": "b"}\nnot json\n')
+    with pytest.raises(ConfigError, match="line 2: not valid JSON"):
+        read_jsonl(bad)
+
+
+def test_score_reports_accuracy_per_intent_confusion_ece_and_risk_coverage() -> None:
+    report = score(["a", "a", "b", "b"], ["a", "b", "b", "b"], [0.9, 0.55, 0.8, 0.95])
+    assert report["accuracy"] == 0.75
+    assert report["per_intent"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
+    assert report["confusion"] == {"labels": ["a", "b"], "matrix": [[1, 1], [0, 2]]}
+    at_06 = next(r for r in report["risk_coverage"] if r["threshold"] == 0.6)
+    assert at_06 == {"threshold": 0.6, "coverage": 0.75, "accuracy": 1.0}
+    assert 0.0 <= report["ece"] <= 1.0
+
+
+def test_evaluate_bundle_and_cascade(data_dir: Path, tmp_path: Path) -> None:
+    import intentroute
+
+    texts, labels = read_jsonl(data_dir / "intent_test.jsonl")
+    b = evaluate_bundle(domain_path("brokerage", "bundle"), texts[:200], labels[:200], latency_samples=50)
+    assert (
+        b["kind"] == "bundle" and b["accuracy"] > 0.7 and b["latency"]["p50_us"] > 0 and b["latency"]["batch_per_s"] > 0
+    )
+    c = evaluate_cascade(
+        intentroute.default_cascade(), [*texts[:200], "asdf qwer"], [*labels[:200], "oos"], latency_samples=50
+    )
+    assert set(c["per_layer"]) <= {"rules", "torch_bow", "fallback"}
+    assert abs(sum(v["share"] for v in c["per_layer"].values()) - 1.0) < 1e-3
+    paths = write_report(c, tmp_path / "report")
+    names = {p.name for p in paths}
+    assert {"report.json", "report.md", "confusion_matrix.png", "reliability.png", "risk_coverage.png"} <= names
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["kind"] == "cascade"
+    assert (tmp_path / "report" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_evaluate_writes_a_report(data_dir: Path, tmp_path: Path) -> None:
+    out = run_cli("evaluate", "--data", str(data_dir / "intent_test.jsonl"), "--report", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    assert "# Evaluation (bundle)" in out.stdout and "| intent | precision |" in out.stdout
+    assert (tmp_path / "r" / "report.md").exists()
+    both = run_cli("evaluate", "--data", str(data_dir / "intent_test.jsonl"), "--bundle", str(tmp_path), "--cascade")
+    assert both.returncode == 2 and "pick one" in both.stderr
