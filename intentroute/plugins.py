@@ -37,7 +37,11 @@ __all__ = [
 ENTRY_POINT_GROUP = "intentroute"
 LOAD_PLUGINS_ENV = "INTENTROUTE_LOAD_PLUGINS"
 #: Modules registered as plugins after the entry points: the built-in layers.
-DEFAULT_PLUGINS: tuple[str, ...] = ("intentroute.layers.rules", "intentroute.layers.torch_bow")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "intentroute.layers.rules",
+    "intentroute.layers.torch_bow",
+    "intentroute.layers.llm",
+)
 BUILTIN = "intentroute (built-in)"
 
 

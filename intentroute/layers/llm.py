@@ -1,0 +1,390 @@
+"""The LLM layer (``llm``): any OpenAI-compatible chat-completions endpoint, bounded in time and cost.
+
+It asks the model to pick one of the domain's intents (with their descriptions, and optional
+few-shot examples) and to say how sure it is, as JSON ``{"intent": ..., "confidence": ...}``
+(structured output where the server supports it; tolerant parsing where it does not). Every call
+has a timeout, every route an overall deadline; only connection errors, 429 and 5xx are retried,
+a bounded number of times with backoff. Verdicts are cached by normalised utterance. Whatever goes
+wrong - a label outside the set, malformed JSON, an empty answer, a refusal, a timeout, an error -
+the layer abstains with the reason in the trace; it never raises into the cascade.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, LayerUnavailable
+from ..hookspecs import hookimpl
+from ..text import normalize
+from ..types import Candidate, LayerResult
+
+__all__ = ["DEFAULT_MODEL", "LLMLayer"]
+
+DEFAULT_MODEL = "gpt-4o-mini"
+NONE_LABEL = "none"
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def _openai_missing() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("openai") is None:
+        return "the openai SDK is not installed: pip install 'intentroute[llm]'"
+    return None
+
+
+def parse_verdict(content: str | None, intents: Sequence[str]) -> tuple[str | None, float | None, str]:
+    """``(intent, confidence, reason)`` from a model's answer; ``intent`` is ``None`` to abstain.
+
+    Accepts a bare JSON object, one inside prose or a code fence, and a confidence given as a
+    number or a numeric string (clamped to [0, 1]).
+
+    >>> parse_verdict('```json\\n{"intent": "quotes", "confidence": 0.9}\\n```', ["quotes"])
+    ('quotes', 0.9, 'ok')
+    >>> parse_verdict('{"intent": "weather", "confidence": 0.9}', ["quotes"])[2]
+    "label 'weather' is not one of the intents"
+    """
+    if content is None or not content.strip():
+        return None, None, "empty answer"
+    text = content.strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as first:
+        m = _JSON_OBJECT.search(text)
+        if m is None:
+            if "{" in text:
+                return None, None, f"malformed JSON in the answer ({first.msg}): {text[:80]!r}"
+            return None, None, f"no JSON object in the answer: {text[:80]!r}"
+        try:
+            data = json.loads(m.group(0))
+        except json.JSONDecodeError as exc:
+            return None, None, f"malformed JSON in the answer ({exc.msg}): {text[:80]!r}"
+    if not isinstance(data, dict):
+        return None, None, f"the answer is not a JSON object: {text[:80]!r}"
+    intent = data.get("intent")
+    if not isinstance(intent, str) or not intent.strip():
+        return None, None, "the answer has no intent"
+    intent = intent.strip()
+    if intent.lower() == NONE_LABEL:
+        return None, None, "the model says none of the intents fits"
+    if intent not in intents:
+        return None, None, f"label {intent!r} is not one of the intents"
+    raw: Any = data.get("confidence")
+    confidence: float | None = None
+    if isinstance(raw, int | float | str) and not isinstance(raw, bool):
+        try:
+            confidence = float(raw)
+        except ValueError:
+            confidence = None
+    if confidence is None or confidence != confidence:  # NaN
+        return None, None, f"the answer has no usable confidence ({raw!r})"
+    return intent, min(1.0, max(0.0, confidence)), "ok"
+
+
+class LLMLayer:
+    """Route with an LLM behind any OpenAI-compatible endpoint.
+
+    Parameters
+    ----------
+    model:
+        Model name (default ``INTENTROUTE_LLM_MODEL`` or ``gpt-4o-mini``).
+    base_url:
+        Endpoint (default ``INTENTROUTE_LLM_BASE_URL``, else the SDK's default, api.openai.com):
+        vLLM, Ollama (``http://localhost:11434/v1``), a llama.cpp server ...
+    api_key:
+        Default ``OPENAI_API_KEY``; a local server usually accepts any string.
+    client:
+        An ``openai.OpenAI`` client to use instead (its own retries are turned off: this layer
+        retries itself, within its deadline).
+    timeout:
+        Seconds per HTTP call.
+    deadline:
+        Seconds for the whole route, retries included.
+    max_retries:
+        Extra attempts after a connection error, a 429 or a 5xx.
+    backoff:
+        First wait between attempts, doubled each time (a ``Retry-After`` header is honoured,
+        both capped by the deadline).
+    domain, intents:
+        The allowed intents and their descriptions: a domain name (``"brokerage"``) or an explicit
+        ``{intent: description}``.
+    examples:
+        Few-shot ``[(text, intent), ...]`` shown to the model.
+    cache_size:
+        Verdicts kept, keyed by the normalised utterance (0 disables the cache).
+    structured:
+        Ask for JSON-schema structured output (``"auto"``: try, and fall back to plain JSON
+        instructions if the server refuses it; ``True``; ``False``).
+    log_file:
+        Append every fresh verdict (text, intent, confidence, model) as a JSONL line, to review
+        and feed back into training (``intentroute generate --extra FILE``).
+    max_chars:
+        Longer utterances are cut before they are sent.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        client: Any = None,
+        timeout: float = 5.0,
+        deadline: float = 10.0,
+        max_retries: int = 2,
+        backoff: float = 0.25,
+        domain: str | None = "brokerage",
+        intents: Mapping[str, str] | None = None,
+        examples: Sequence[Sequence[str]] | None = None,
+        cache_size: int = 1024,
+        structured: bool | str = "auto",
+        temperature: float = 0.0,
+        log_file: str | Path | None = None,
+        max_chars: int = 2000,
+        name: str = "llm",
+    ) -> None:
+        def number(param: str, value: Any, lo: float, hi: float) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ConfigError(f"must be a number in [{lo}, {hi}], got {value!r}", param=param, value=value)
+            return float(value)
+
+        self.name = name
+        self.timeout = number("timeout", timeout, 0.001, 600)
+        self.deadline = number("deadline", deadline, 0.001, 3600)
+        self.max_retries = int(number("max_retries", max_retries, 0, 10))
+        self.backoff = number("backoff", backoff, 0, 60)
+        self.temperature = number("temperature", temperature, 0, 2)
+        self.cache_size = int(number("cache_size", cache_size, 0, 10_000_000))
+        self.max_chars = int(number("max_chars", max_chars, 1, 1_000_000))
+        if structured not in (True, False, "auto"):
+            raise ConfigError(
+                f"must be true, false or 'auto', got {structured!r}", param="structured", value=structured
+            )
+        self.structured: bool | str = structured
+        self.model = model or os.environ.get("INTENTROUTE_LLM_MODEL") or DEFAULT_MODEL
+        self.base_url = base_url or os.environ.get("INTENTROUTE_LLM_BASE_URL") or None
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        self.intents = self._intents(domain, intents)
+        self.examples = [(str(t), str(i)) for t, i in (examples or [])]
+        for text, intent in self.examples:
+            if intent not in self.intents:
+                raise ConfigError(
+                    f"example {text!r} has intent {intent!r}, not one of {list(self.intents)}", param="examples"
+                )
+        self.log_file = Path(log_file) if log_file else None
+        self._cache: OrderedDict[str, LayerResult] = OrderedDict()
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.unavailable_reason: str | None = None
+        self._client = client
+        if client is None:
+            self.unavailable_reason = _openai_missing()
+            if self.unavailable_reason is None and not (self.api_key or self.base_url):
+                self.unavailable_reason = "no OPENAI_API_KEY and no base_url (INTENTROUTE_LLM_BASE_URL) configured"
+            if self.unavailable_reason is None:
+                import openai
+
+                self._client = openai.OpenAI(
+                    api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+                )
+        else:
+            self._client = client.with_options(max_retries=0) if hasattr(client, "with_options") else client
+
+    @staticmethod
+    def availability() -> str | None:
+        return _openai_missing()
+
+    @staticmethod
+    def _intents(domain: str | None, intents: Mapping[str, str] | None) -> dict[str, str]:
+        if intents is not None:
+            if not isinstance(intents, Mapping) or not intents:
+                raise ConfigError("must map intent names to descriptions", param="intents", value=intents)
+            return {str(k): str(v) for k, v in intents.items()}
+        if domain is None:
+            raise ConfigError("give a domain or intents", param="intents")
+        from ..domains import load_domain
+
+        return {name: spec.description for name, spec in load_domain(domain).intents.items()}
+
+    # -- prompt --------------------------------------------------------------------------------
+
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The chat messages sent for ``text``."""
+        listing = "\n".join(f"- {name}: {desc}" for name, desc in self.intents.items())
+        system = (
+            "You route a user's message to the intent of an application that it expresses.\n"
+            f"Intents:\n{listing}\n- {NONE_LABEL}: the message expresses none of these.\n"
+            'Answer with a JSON object only: {"intent": "<one intent name from the list>", '
+            '"confidence": <a number from 0 to 1: the probability that this intent is right>}.'
+        )
+        out = [{"role": "system", "content": system}]
+        for ex_text, ex_intent in self.examples:
+            out.append({"role": "user", "content": ex_text})
+            out.append({"role": "assistant", "content": json.dumps({"intent": ex_intent, "confidence": 0.95})})
+        out.append({"role": "user", "content": text[: self.max_chars]})
+        return out
+
+    def _response_format(self) -> dict[str, Any]:
+        return {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "intent_route",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "intent": {"type": "string", "enum": [*self.intents, NONE_LABEL]},
+                        "confidence": {"type": "number"},
+                    },
+                    "required": ["intent", "confidence"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+
+    # -- calling -------------------------------------------------------------------------------
+
+    def _call(self, text: str) -> tuple[Any, int, str | None]:
+        """``(response or None, attempts, error reason)`` within the deadline."""
+        import openai
+
+        start = time.monotonic()
+        attempts = 0
+        last = "no attempt"
+        while True:
+            remaining = self.deadline - (time.monotonic() - start)
+            if remaining <= 0:
+                return None, attempts, f"deadline of {self.deadline:g}s reached after {attempts} attempt(s): {last}"
+            attempts += 1
+            kwargs: dict[str, Any] = {
+                "model": self.model,
+                "messages": self.messages(text),
+                "temperature": self.temperature,
+                "timeout": min(self.timeout, remaining),
+            }
+            if self.structured is not False:
+                kwargs["response_format"] = self._response_format()
+            retry_after: float | None = None
+            try:
+                with self._lock:
+                    self.calls += 1
+                return self._client.chat.completions.create(**kwargs), attempts, None
+            except openai.APITimeoutError:
+                last = f"timed out after {min(self.timeout, remaining):g}s"
+                return None, attempts, last  # a slow server is not retried: it would blow the deadline
+            except openai.APIConnectionError as exc:
+                last = f"connection error: {exc}"
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                if status == 400 and self.structured == "auto" and "response_format" in kwargs:
+                    self.structured = False  # the server does not do structured output: ask in words
+                    attempts -= 1
+                    continue
+                if status != 429 and status < 500:
+                    return None, attempts, f"HTTP {status}: {_short(exc)}"
+                last = f"HTTP {status}: {_short(exc)}"
+                header = exc.response.headers.get("retry-after") if exc.response is not None else None
+                try:
+                    retry_after = float(header) if header else None
+                except ValueError:
+                    retry_after = None
+            except Exception as exc:  # anything else the SDK raises
+                return None, attempts, f"{type(exc).__name__}: {exc}"
+            if attempts > self.max_retries:
+                return None, attempts, f"gave up after {attempts} attempts: {last}"
+            wait = retry_after if retry_after is not None else self.backoff * 2 ** (attempts - 1)
+            remaining = self.deadline - (time.monotonic() - start)
+            if wait >= remaining:
+                return None, attempts, f"deadline of {self.deadline:g}s leaves no time to retry: {last}"
+            time.sleep(wait)
+
+    def route(self, text: str) -> LayerResult:
+        if self.unavailable_reason is not None:
+            raise LayerUnavailable(self.unavailable_reason)
+        key = normalize(text[: self.max_chars])
+        if not key:
+            return LayerResult(meta={"reason": "nothing to ask about"})
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        if cached is not None:
+            return LayerResult(cached.candidates, evidence=cached.evidence, meta={**cached.meta, "cached": True})
+        t0 = time.monotonic()
+        response, attempts, error = self._call(text)
+        meta: dict[str, Any] = {
+            "model": self.model,
+            "attempts": attempts,
+            "cached": False,
+            "latency_ms": round((time.monotonic() - t0) * 1000, 1),
+        }
+        if response is None:
+            return LayerResult(meta={**meta, "reason": error})
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            meta["usage"] = {k: getattr(usage, k, None) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        meta["model"] = getattr(response, "model", None) or self.model
+        choices = getattr(response, "choices", None) or []
+        message = choices[0].message if choices else None
+        refusal = getattr(message, "refusal", None) if message is not None else None
+        if refusal:
+            return LayerResult(meta={**meta, "reason": f"the model refused: {str(refusal)[:80]}"})
+        intent, confidence, reason = parse_verdict(getattr(message, "content", None), list(self.intents))
+        if intent is None or confidence is None:
+            return LayerResult(meta={**meta, "reason": reason})
+        result = LayerResult(
+            [Candidate(intent, confidence)], evidence=[f"{meta['model']}: {intent} ({confidence:.2f})"], meta=meta
+        )
+        if self.cache_size:
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        self._log(text, intent, confidence, meta["model"])
+        return result
+
+    def _log(self, text: str, intent: str, confidence: float, model: str) -> None:
+        if self.log_file is None:
+            return
+        line = json.dumps(
+            {"text": text, "intent": intent, "confidence": round(confidence, 4), "model": model, "source": "llm"},
+            ensure_ascii=False,
+        )
+        with self._lock:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_file, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "available": self.unavailable_reason is None,
+            "reason": self.unavailable_reason,
+            "model": self.model,
+            "base_url": self.base_url or "https://api.openai.com/v1",
+            "timeout": self.timeout,
+            "deadline": self.deadline,
+            "max_retries": self.max_retries,
+            "structured_output": self.structured,
+            "cache_entries": len(self._cache),
+            "requests": self.calls,
+            "intents": list(self.intents),
+            "log_file": str(self.log_file) if self.log_file else None,
+        }
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+@hookimpl
+def register_layers(register: Any) -> None:
+    register("llm", LLMLayer)
