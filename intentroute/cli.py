@@ -190,10 +190,19 @@ def status(config_path: Path | None, as_json: bool) -> None:
     show_default=True,
     help="Share of examples given one typing error.",
 )
+@click.option(
+    "--extra",
+    "extra_files",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    multiple=True,
+    help="JSONL of labelled examples ({'text', 'intent'}) added to the training split, e.g. reviewed "
+    "LLM verdicts. May be repeated.",
+)
 @click.option("--force", is_flag=True, help="Replace dataset files already in --out.")
 @_friendly
 def generate(
     templates_path: Path | None,
+    extra_files: tuple[Path, ...],
     out_dir: Path,
     size: int | None,
     max_combos: int | None,
@@ -231,7 +240,13 @@ def generate(
         disable=not sys.stderr.isatty(),
         file=sys.stderr,
     ) as bar:
-        dataset = run_generate(templates, config, progress=lambda _: bar.update())
+        from .train import read_jsonl
+
+        extra: list[tuple[str, str]] = []
+        for f in extra_files:
+            texts, intents = read_jsonl(f)
+            extra.extend(zip(texts, intents, strict=True))
+        dataset = run_generate(templates, config, progress=lambda _: bar.update(), extra=extra)
     written = write_dataset(dataset, out_dir, overwrite=force)
     click.echo(format_summary(dataset.summary))
     click.echo("wrote " + ", ".join(str(p) for p in written))
@@ -411,6 +426,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"conflicting texts dropped: {conflicts['texts']}"
         + (f" (e.g. {', '.join(map(repr, conflicts['sample'][:3]))})" if conflicts["texts"] else "")
     )
+    if "extra" in summary:
+        e = summary["extra"]
+        lines.append(
+            f"extra examples: {e['added']} of {e['given']} added to train "
+            f"({e['duplicates']} duplicates, {e['unknown_intent']} with unknown intents skipped)"
+        )
     if summary["shortfall"]:
         short = ", ".join(f"{k} -{v}" for k, v in summary["shortfall"].items())
         lines.append(f"shortfall (not enough distinct texts): {short}")

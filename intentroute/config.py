@@ -235,7 +235,28 @@ def default_config(domain: str = "brokerage") -> dict[str, Any]:
         for entry in data.get("layers", []):
             if entry.get("name") == layer_name:
                 entry[field] = value
+    llm = _llm_entry()
+    if llm is not None and not any(e.get("name") == "llm" for e in data.get("layers", [])):
+        data["layers"].append(llm)
     return data
+
+
+def _llm_entry() -> dict[str, Any] | None:
+    """The LLM layer of the default cascade, present only when an endpoint is configured (as the
+    seed calls its LLM only when ``OPENAI_API_KEY`` is set)."""
+    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("INTENTROUTE_LLM_BASE_URL")):
+        return None
+    raw = os.environ.get("INTENTROUTE_LLM_THRESHOLD", "").strip()
+    try:
+        threshold = float(raw) if raw else 0.5
+    except ValueError:
+        raise ConfigError(f"environment variable INTENTROUTE_LLM_THRESHOLD={raw!r} is not a number") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"environment variable INTENTROUTE_LLM_THRESHOLD={raw!r} must lie in [0, 1]")
+    params: dict[str, Any] = {}
+    if os.environ.get("INTENTROUTE_LLM_LOG"):
+        params["log_file"] = os.environ["INTENTROUTE_LLM_LOG"]
+    return {"name": "llm", "threshold": threshold, "params": params}
 
 
 def default_cascade(domain: str = "brokerage", *, plugin_manager: pluggy.PluginManager | None = None) -> Cascade:

@@ -47,7 +47,7 @@ def test_a_bad_config_is_a_one_line_error_with_exit_status_1(tmp_path: Path) -> 
     cfg.write_text('[[layers]]\nname = "nope"\n')
     out = run_cli("route", "--config", str(cfg), "hi")
     assert out.returncode == 1
-    assert "ConfigError" in out.stderr and "unknown layer 'nope'; known layers: rules" in out.stderr
+    assert "ConfigError" in out.stderr and "unknown layer 'nope'; known layers: llm, rules, torch_bow" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -33,7 +33,7 @@ def test_relative_paths_in_a_config_file_resolve_against_its_folder(tmp_path: Pa
 
 
 def test_an_unknown_layer_is_a_config_error_listing_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown layer 'rulez'; known layers: rules"):
+    with pytest.raises(ConfigError, match="unknown layer 'rulez'; known layers: llm, rules, torch_bow"):
         build_cascade({"layers": [{"name": "rulez"}]})
 
 

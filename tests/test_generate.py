@@ -227,3 +227,16 @@ def test_char_noise_is_seeded_and_makes_one_edit() -> None:
         ratio = difflib.SequenceMatcher(None, a, "show my positions please").ratio()
         assert ratio > 0.9
     assert char_noise("a b c", random.Random(0)) == "a b c"
+
+
+def test_extra_examples_join_the_training_split(tmp_path: Path) -> None:
+    extra = tmp_path / "escalations.jsonl"
+    extra.write_text(
+        '{"text": "yo whats my dough situation", "intent": "cash_balance", "source": "llm"}\n'
+        '{"text": "is it raining", "intent": "weather"}\n'
+    )
+    res = run_cli("generate", "--out", str(tmp_path / "out"), "--size", "1100", "--extra", str(extra))
+    assert res.returncode == 0, res.stderr
+    assert "extra examples: 1 of 2 added to train (0 duplicates, 1 with unknown intents skipped)" in res.stdout
+    rows = [json.loads(line) for line in (tmp_path / "out" / "intent_train.jsonl").read_text().splitlines()]
+    assert {"text": "yo whats my dough situation", "intent": "cash_balance", "template_id": "extra/0000"} in rows

@@ -118,9 +118,9 @@ def test_INTENTROUTE_LOAD_PLUGINS_restricts_which_plugins_load(monkeypatch: pyte
         {"one": ("dist-one", _plugin_registering("one")), "two": ("dist-two", _plugin_registering("two"))},
     )
     monkeypatch.setenv("INTENTROUTE_LOAD_PLUGINS", "dist-two")
-    assert set(layer_registry(new_plugin_manager())) == {"rules", "torch_bow", "two"}
+    assert set(layer_registry(new_plugin_manager())) == {"llm", "rules", "torch_bow", "two"}
     monkeypatch.setenv("INTENTROUTE_LOAD_PLUGINS", "")
-    assert set(layer_registry(new_plugin_manager())) == {"rules", "torch_bow"}
+    assert set(layer_registry(new_plugin_manager())) == {"llm", "rules", "torch_bow"}
     monkeypatch.setenv("INTENTROUTE_LOAD_PLUGINS", "three")
     with pytest.raises(PluginError, match="'three'.*installed: dist-one, dist-two, one, two"):
         new_plugin_manager()

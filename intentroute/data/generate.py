@@ -166,8 +166,14 @@ def generate(
     config: GeneratorConfig | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> Dataset:
-    """Generate a dataset from validated ``templates``; the same config gives the same dataset."""
+    """Generate a dataset from validated ``templates``; the same config gives the same dataset.
+
+    ``extra`` labelled examples (reviewed LLM verdicts, real user messages) are added to the
+    training split as they are (``template_id`` ``extra/N``); an example whose intent the
+    templates do not have, or whose text is already generated, is skipped and counted.
+    """
     cfg = config or GeneratorConfig()
     intents = list(templates.intents)
     quota = _intent_quota(cfg.size, intents)
@@ -225,8 +231,28 @@ def generate(
 
     rng = random.Random(f"{cfg.seed}:split")
     splits = _split(by_intent, templates, cfg, rng)
+    extra_report = _add_extra(splits, templates, extra)
     summary = _summary(templates, cfg, splits, conflicts, dropped, shortfall)
+    if extra:
+        summary["extra"] = extra_report
     return Dataset(splits["train"], splits["val"], splits["test"], summary)
+
+
+def _add_extra(
+    splits: dict[str, list[Example]], templates: TemplateSet, extra: Sequence[tuple[str, str]]
+) -> dict[str, int]:
+    seen = {ex.text for exs in splits.values() for ex in exs}
+    report = {"given": len(extra), "added": 0, "unknown_intent": 0, "duplicates": 0}
+    for i, (text, intent) in enumerate(extra):
+        if intent not in templates.intents:
+            report["unknown_intent"] += 1
+        elif text in seen:
+            report["duplicates"] += 1
+        else:
+            seen.add(text)
+            splits["train"].append(Example(text, intent, f"extra/{i:04d}"))
+            report["added"] += 1
+    return report
 
 
 def _split(
