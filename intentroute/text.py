@@ -16,7 +16,6 @@ __all__ = [
     "TOKEN_PATTERN",
     "PhraseTable",
     "char_ngrams",
-    "features",
     "normalize",
     "tokenize",
     "word_ngrams",
@@ -68,28 +67,6 @@ def char_ngrams(tokens: list[str], lo: int, hi: int) -> list[str]:
         for n in range(lo, hi + 1):
             grams.extend("#" + padded[i : i + n] for i in range(len(padded) - n + 1))
     return grams
-
-
-def features(
-    text: str,
-    *,
-    ngram_max: int = 2,
-    char_range: tuple[int, int] | None = None,
-    lowercase: bool = True,
-    pattern: re.Pattern[str] = _TOKEN_RE,
-) -> list[str]:
-    """The feature names of ``text``: word n-grams (seed names), then optional char n-grams.
-
-    >>> features("AAPL price", ngram_max=2)
-    ['aapl', 'price', 'aapl_price']
-    """
-    tokens = pattern.findall(text)
-    if lowercase:
-        tokens = [t.lower() for t in tokens]
-    feats = word_ngrams(tokens, ngram_max)
-    if char_range is not None:
-        feats.extend(char_ngrams(tokens, char_range[0], char_range[1]))
-    return feats
 
 
 def normalize(text: str) -> str:
