@@ -1,0 +1,225 @@
+"""Fitting each layer's threshold and margin on labelled validation data.
+
+Every layer is asked once per text; the cascade's decision for any set of policies is then
+simulated with NumPy, so thousands of candidate policies cost milliseconds. Out-of-scope examples
+(gold label ``oos`` or ``clarify``) count as correct only when the cascade routes them to
+``clarify``. Two targets:
+
+- ``"accuracy"``: the highest accuracy over all texts, rejections of in-scope texts counted as
+  errors;
+- ``"precision:P"``: the highest coverage (share of texts answered) whose precision (accuracy
+  among answered texts) is at least ``P``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write_bytes
+from .errors import ConfigError
+from .types import CLARIFY, LayerResult, Policy
+
+__all__ = ["THRESHOLDS", "TuneResult", "fit_policies", "load_policies", "parse_target", "save_policies"]
+
+THRESHOLDS: tuple[float, ...] = tuple(round(t, 2) for t in np.arange(0.0, 1.0, 0.025))
+MARGINS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)
+OUT_OF_SCOPE = ("oos", CLARIFY)
+
+
+@dataclass
+class TuneResult:
+    """Fitted policies and what they achieve on the data they were fitted on."""
+
+    policies: dict[str, Policy]
+    target: str
+    accuracy: float
+    coverage: float
+    precision: float
+    oos_recall: float | None
+    examples: int
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policies": {k: v.to_dict() for k, v in self.policies.items()},
+            "target": self.target,
+            "accuracy": self.accuracy,
+            "coverage": self.coverage,
+            "precision": self.precision,
+            "oos_recall": self.oos_recall,
+            "examples": self.examples,
+            "curve": self.curve,
+        }
+
+
+def parse_target(target: str) -> tuple[str, float | None]:
+    """``"accuracy"`` or ``"precision:0.95"`` -> ``(kind, level)``."""
+    if target == "accuracy":
+        return "accuracy", None
+    if target.startswith("precision:"):
+        try:
+            level = float(target.split(":", 1)[1])
+        except ValueError:
+            level = -1.0
+        if 0.0 < level <= 1.0:
+            return "precision", level
+    raise ConfigError(f"target must be 'accuracy' or 'precision:P' with 0 < P <= 1, got {target!r}", param="target")
+
+
+def _layer_table(
+    layer: Any, texts: list[str], labels: frozenset[str] | None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Top intent, top score and runner-up score of one layer for every text (-1: no answer)."""
+    results: list[LayerResult | None]
+    try:
+        batch = getattr(layer, "route_batch", None)
+        results = list(batch(texts)) if batch is not None else [layer.route(t) for t in texts]
+    except Exception:
+        results = []
+        for t in texts:
+            try:
+                results.append(layer.route(t))
+            except Exception:
+                results.append(None)
+    top, s1, s2 = [], np.full(len(texts), -1.0), np.full(len(texts), -1.0)
+    for i, r in enumerate(results):
+        if r is None or not isinstance(r, LayerResult) or r.abstained:
+            top.append(CLARIFY)
+            continue
+        best = r.candidates[0]
+        top.append(best.intent)
+        if labels is None or best.intent in labels:
+            s1[i] = best.score
+            s2[i] = r.candidates[1].score if len(r.candidates) > 1 else 0.0
+    return top, s1, s2
+
+
+def fit_policies(
+    cascade: Any,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    target: str = "accuracy",
+    thresholds: Sequence[float] = THRESHOLDS,
+    margins: Sequence[float] = MARGINS,
+    rounds: int = 3,
+) -> TuneResult:
+    """Choose each layer's ``Policy(threshold, margin)`` for ``target`` on labelled data.
+
+    Coordinate search: each round tries every threshold and margin for one layer with the others
+    fixed, layer after layer, starting from the cascade's own policies. Ties keep the higher
+    threshold (the more cautious policy). Returns the policies with the accuracy, coverage,
+    precision and out-of-scope recall they reach, and the risk-coverage curve of the last layer.
+    """
+    kind, level = parse_target(target)
+    texts, labels = list(texts), list(labels)
+    if not texts or len(texts) != len(labels):
+        raise ConfigError(f"need as many labels as texts (got {len(texts)} texts, {len(labels)} labels)")
+    gold = np.array([CLARIFY if y in OUT_OF_SCOPE else y for y in labels], dtype=object)
+    oos = gold == CLARIFY
+    names = cascade.layer_names
+    tables = [_layer_table(layer, texts, cascade.labels) for layer in cascade.layers]
+    correct_if = [np.array(top, dtype=object) == gold for top, _, _ in tables]
+    current = [(p.threshold, p.margin) for p in cascade.policies]
+
+    def outcome(pol: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+        answered = np.zeros(len(texts), dtype=bool)
+        correct = np.zeros(len(texts), dtype=bool)
+        for (t, m), (_, s1, s2), ok in zip(pol, tables, correct_if, strict=True):
+            take = ~answered & (s1 >= t) & (s1 >= 0) & (s1 - s2 >= m)
+            correct |= take & ok
+            answered |= take
+        correct |= ~answered & oos
+        return answered, correct
+
+    def value(pol: list[tuple[float, float]]) -> tuple[float, float]:
+        answered, correct = outcome(pol)
+        if kind == "accuracy":
+            return float(correct.mean()), float(np.mean([t for t, _ in pol]))
+        n = answered.sum()
+        precision = float((correct & answered).sum() / n) if n else 1.0
+        if precision + 1e-12 < (level or 0.0):
+            return -1.0, 0.0
+        return float(answered.mean()), float(np.mean([t for t, _ in pol]))
+
+    best = value(current)
+    for _ in range(rounds):
+        changed = False
+        for j in range(len(names)):
+            for t in thresholds:
+                for m in margins:
+                    trial = list(current)
+                    trial[j] = (float(t), float(m))
+                    v = value(trial)
+                    if v > best:
+                        best, current, changed = v, trial, True
+        if not changed:
+            break
+    answered, correct = outcome(current)
+    curve = []
+    for t in thresholds:
+        trial = list(current)
+        trial[-1] = (float(t), current[-1][1])
+        a, c = outcome(trial)
+        curve.append(
+            {
+                "threshold": float(t),
+                "coverage": round(float(a.mean()), 4),
+                "precision": round(float((c & a).sum() / a.sum()), 4) if a.any() else 1.0,
+                "accuracy": round(float(c.mean()), 4),
+            }
+        )
+    n_ans = int(answered.sum())
+    return TuneResult(
+        policies={n: Policy(t, m) for n, (t, m) in zip(names, current, strict=True)},
+        target=target,
+        accuracy=round(float(correct.mean()), 4),
+        coverage=round(float(answered.mean()), 4),
+        precision=round(float((correct & answered).sum() / n_ans), 4) if n_ans else 1.0,
+        oos_recall=round(float((~answered & oos).sum() / oos.sum()), 4) if oos.any() else None,
+        examples=len(texts),
+        curve=curve,
+    )
+
+
+def save_policies(path: str | Path, result: TuneResult, *, note: str = "") -> Path:
+    """Write fitted policies as TOML (``[policies.<layer>] threshold, margin``), atomically."""
+    lines = [
+        f"# fitted by intentroute tune ({result.target}) on {result.examples} examples{note}",
+        f"# accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}"
+        + (f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""),
+    ]
+    for name, pol in result.policies.items():
+        lines += ["", f"[policies.{name}]", f"threshold = {pol.threshold}", f"margin = {pol.margin}"]
+    out = Path(path)
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode("utf-8"))
+    return out
+
+
+def load_policies(path: str | Path) -> dict[str, Policy]:
+    """Read a policies file written by :func:`save_policies` (or by hand)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read policies file: {exc.strerror or exc}", source=str(p)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(p)) from exc
+    table = data.get("policies")
+    if not isinstance(table, dict):
+        raise ConfigError("expected [policies.<layer>] tables", source=str(p))
+    out = {}
+    for name, spec in table.items():
+        if not isinstance(spec, dict) or set(spec) - {"threshold", "margin", "force"}:
+            raise ConfigError(f"[policies.{name}] takes threshold, margin and force", source=str(p), layer=name)
+        try:
+            out[name] = Policy(spec.get("threshold", 0.0), spec.get("margin", 0.0), spec.get("force", False))
+        except ValueError as exc:
+            raise ConfigError(str(exc), source=str(p), layer=name) from exc
+    return out

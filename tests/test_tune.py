@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import intentroute
+from intentroute import Cascade, Policy
+from intentroute.config import build_cascade
+from intentroute.errors import ConfigError
+from intentroute.tune import fit_policies, load_policies, parse_target, save_policies
+from intentroute.types import Candidate, LayerResult
+
+from .conftest import run_cli
+
+
+class Table:
+    """A layer answering from a fixed table: text -> [(intent, score), ...]."""
+
+    def __init__(self, name: str, table: dict[str, list[tuple[str, float]]]) -> None:
+        self.name = name
+        self.table = table
+
+    def route(self, text: str) -> LayerResult:
+        return LayerResult([Candidate(i, s) for i, s in self.table.get(text, [])])
+
+
+# first layer: confident and right on a, b; confident and WRONG on c (0.8); unsure on d (0.4)
+FIRST = Table(
+    "first", {"a": [("x", 0.95)], "b": [("y", 0.9)], "c": [("x", 0.8)], "d": [("y", 0.4)], "junk": [("x", 0.7)]}
+)
+SECOND = Table("second", {"c": [("y", 0.9)], "d": [("y", 0.85)], "junk": [("y", 0.3)]})
+TEXTS = ["a", "b", "c", "d", "junk"]
+GOLD = ["x", "y", "y", "y", "oos"]
+
+
+def test_accuracy_target_finds_thresholds_that_route_everything_right() -> None:
+    cascade = Cascade([FIRST, SECOND], [Policy(0.0), Policy(0.0)])
+    result = fit_policies(cascade, TEXTS, GOLD, target="accuracy")
+    assert result.accuracy == 1.0 and result.oos_recall == 1.0
+    t1, t2 = result.policies["first"].threshold, result.policies["second"].threshold
+    assert 0.8 < t1 <= 0.9 and 0.3 < t2 <= 0.85
+    tuned = Cascade([FIRST, SECOND], [result.policies["first"], result.policies["second"]])
+    assert [tuned.route(t).intent for t in TEXTS] == ["x", "y", "y", "y", "clarify"]
+
+
+def test_precision_target_maximises_coverage_at_that_precision() -> None:
+    cascade = Cascade([FIRST], [Policy(0.0)])
+    result = fit_policies(cascade, TEXTS, GOLD, target="precision:1.0")
+    assert result.precision == 1.0 and result.coverage == 0.4  # only a and b can be answered exactly right
+    loose = fit_policies(cascade, TEXTS, GOLD, target="precision:0.5")
+    assert loose.coverage > result.coverage and loose.precision >= 0.5
+
+
+def test_targets_are_parsed_strictly() -> None:
+    assert parse_target("precision:0.9") == ("precision", 0.9)
+    for bad in ("recall", "precision:2", "precision:x"):
+        with pytest.raises(ConfigError, match="target must be"):
+            parse_target(bad)
+
+
+def test_policies_round_trip_through_a_file_and_a_config(tmp_path: Path) -> None:
+    result = fit_policies(Cascade([FIRST, SECOND]), TEXTS, GOLD)
+    path = save_policies(tmp_path / "policies.toml", result)
+    assert load_policies(path) == result.policies
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('policies = "./policies.toml"\n[[layers]]\nname = "rules"\n')
+    with pytest.raises(ConfigError, match="does not have"):
+        build_cascade(cfg)  # the file names layers "first" and "second"
+    cfg.write_text('[policies.rules]\nthreshold = 0.9\nmargin = 0.2\n[[layers]]\nname = "rules"\nthreshold = 0.1\n')
+    assert build_cascade(cfg).policy_for("rules") == Policy(0.9, 0.2)
+
+
+def test_a_broken_policies_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text("[policies.rules]\nthreshold = 3\n")
+    with pytest.raises(ConfigError, match="p.toml: layer 'rules'"):
+        load_policies(bad)
+
+
+def test_cli_tune_on_the_default_cascade(tmp_path: Path) -> None:
+    data = tmp_path / "val.jsonl"
+    rows = [
+        ("what's tsla trading at", "quotes"),
+        ("how did my roth do", "performance"),
+        ("list my holdings", "positions_list"),
+        ("tell me a joke", "oos"),
+        ("asdf qwer", "oos"),
+    ]
+    data.write_text("".join(json.dumps({"text": t, "intent": i}) + "\n" for t, i in rows))
+    out = run_cli("tune", "--data", str(data), "--out", str(tmp_path / "p.toml"))
+    assert out.returncode == 0, out.stderr
+    assert "rules: threshold" in out.stdout and "torch_bow: threshold" in out.stdout
+    assert "accuracy 1.0" in out.stdout and (tmp_path / "p.toml").exists()
+    again = run_cli("tune", "--data", str(data), "--out", str(tmp_path / "p.toml"))
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_default_cascade_uses_fitted_policies_of_the_domain_and_env_still_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from intentroute.domains import domain_path
+
+    original = domain_path("brokerage", "domain.json").parent
+    shutil.copytree(original, tmp_path / "brokerage")
+    folder = tmp_path / "brokerage2"
+    shutil.copytree(original, folder, ignore=shutil.ignore_patterns("bundle"))
+    (folder / "policies.toml").write_text("[policies.rules]\nthreshold = 0.9\nmargin = 0.2\n")
+    monkeypatch.setattr("intentroute.domains.available_domains", lambda: ["brokerage", "brokerage2"])
+    monkeypatch.setattr("intentroute.domains._ROOT", tmp_path)
+    cascade = intentroute.default_cascade("brokerage2")
+    assert cascade.policy_for("rules") == Policy(0.9, 0.2)
+    monkeypatch.setenv("ROUTER_CONF_THRESHOLD", "0.8")
+    assert intentroute.default_cascade("brokerage2").policy_for("rules") == Policy(0.8, 0.2)
