@@ -401,6 +401,56 @@ def evaluate(
     click.echo(json.dumps(report, indent=2) if as_json else ev.format_report(report))
 
 
+@cli.command()
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Labelled validation JSONL; out-of-scope examples labelled 'oos' (or 'clarify').",
+)
+@_config_option
+@click.option(
+    "--target",
+    default="accuracy",
+    show_default=True,
+    help="'accuracy' (rejections count as errors) or 'precision:P' (most coverage at precision >= P).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='Write the fitted policies here (TOML; use it as `policies = "..."` in a cascade config).',
+)
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_friendly
+def tune(
+    data_file: Path, config_path: Path | None, target: str, out_file: Path | None, force: bool, as_json: bool
+) -> None:
+    """Fit each layer's threshold and margin on labelled data."""
+    from .train import read_jsonl
+    from .tune import fit_policies, save_policies
+
+    if out_file is not None and out_file.exists() and not force:
+        raise click.UsageError(f"{out_file} exists; pass --force to replace it")
+    texts, labels = read_jsonl(data_file)
+    result = fit_policies(_cascade(config_path), texts, labels, target=target)
+    if out_file is not None:
+        save_policies(out_file, result, note=f" from {data_file.name}")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(f"target {result.target} on {result.examples} examples")
+    for name, pol in result.policies.items():
+        click.echo(f"  {name}: threshold {pol.threshold:g}, margin {pol.margin:g}")
+    oos = f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""
+    click.echo(f"accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}{oos}")
+    if out_file is not None:
+        click.echo(f"wrote {out_file}")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A one-screen text summary of a generated dataset."""
     cfg = summary["config"]

@@ -35,7 +35,7 @@ from .types import Policy
 
 __all__ = ["ENV_OVERRIDES", "build_cascade", "default_cascade", "default_config", "load_config"]
 
-_TOP_KEYS = {"domain", "extraction", "labels", "fallback", "max_chars", "trace_top", "layers"}
+_TOP_KEYS = {"domain", "extraction", "labels", "fallback", "max_chars", "trace_top", "layers", "policies"}
 _LAYER_KEYS = {"name", "threshold", "margin", "force", "params"}
 
 #: Environment variables of the seed that set the default cascade's policies:
@@ -151,6 +151,19 @@ def _build_layer(
         ) from exc
 
 
+def _policy_overrides(value: Any, where: str, base: Path | None) -> dict[str, Policy]:
+    """``policies``: a file written by ``intentroute tune`` or a table ``{layer: {threshold, margin}}``."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        from .tune import load_policies
+
+        return load_policies(_resolve_paths(value, base) if value.startswith(("./", "../")) else value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"'policies' must be a file path or a table of layer -> policy, got {value!r}", source=where)
+    return {str(name): _policy(spec, where, str(name)) for name, spec in value.items() if isinstance(spec, Mapping)}
+
+
 def build_cascade(
     config: Mapping[str, Any] | str | Path, *, plugin_manager: pluggy.PluginManager | None = None
 ) -> Cascade:
@@ -191,6 +204,7 @@ def build_cascade(
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
         raise ConfigError(f"'labels' must be a list of intent names, got {labels!r}", source=where)
 
+    overrides = _policy_overrides(data.get("policies"), where, base)
     registry = layer_registry(plugin_manager)
     layers, policies = [], []
     for i, entry in enumerate(layers_cfg):
@@ -198,7 +212,11 @@ def build_cascade(
             raise ConfigError(f"layers[{i}] must be a table, got {entry!r}", source=where)
         layer = _build_layer(entry, i, where, base, registry)
         layers.append(layer)
-        policies.append(_policy(entry, where, str(entry["name"])))
+        name = str(entry["name"])
+        policies.append(overrides.get(name) or _policy(entry, where, name))
+    unknown_policies = sorted(set(overrides) - {str(e["name"]) for e in layers_cfg})
+    if unknown_policies:
+        raise ConfigError(f"policies given for layers {unknown_policies} that the cascade does not have", source=where)
     kwargs: dict[str, Any] = {}
     for key in ("max_chars", "trace_top"):
         if key in data:
@@ -216,6 +234,16 @@ def default_config(domain: str = "brokerage") -> dict[str, Any]:
 
     raw_config, _, base = load_config(domain_path(domain, "cascade.toml"))
     data: dict[str, Any] = _resolve_paths(raw_config, base)
+    fitted = domain_path(domain, "policies.toml")
+    if fitted.exists() and "policies" not in data:
+        # thresholds fitted by `intentroute tune`, written into the layer entries so that the
+        # environment variables below still override them
+        from .tune import load_policies
+
+        for name, pol in load_policies(fitted).items():
+            for entry in data.get("layers", []):
+                if entry.get("name") == name:
+                    entry.update(threshold=pol.threshold, margin=pol.margin)
     for var, (layer_name, field) in ENV_OVERRIDES.items():
         raw = os.environ.get(var)
         if raw is None or raw.strip() == "":
