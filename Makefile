@@ -45,6 +45,8 @@ bench: $(VENV)/.test-installed
 	$(PIP) install fasttext-wheel
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_bow.py
+	@if [ -d ../shared/benchmarks ]; then $(PY) benchmarks/public.py --data ../shared/benchmarks; \
+	else echo "benchmarks/public.py skipped: no ../shared/benchmarks (pass --data DIR)"; fi
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,236 @@
+"""Public intent benchmarks (BANKING77, CLINC150 with out-of-scope) against standard baselines.
+
+    python benchmarks/public.py [--data ../shared/benchmarks] [--json out.json]
+
+On the same splits, in one run: intentroute's estimator with the default preset's settings
+(BowVectorizer + TorchBowClassifier), TF-IDF (word 1-2) + LogisticRegression, TF-IDF word + char
+n-grams + LinearSVC, and fastText (2-grams, 25 epochs) when it imports. Reported: test accuracy
+(CLINC150: in-scope test queries), training time, single-utterance p50; for CLINC150 a confidence
+threshold fitted on the validation split (in-scope + out-of-scope) as the lowest one reaching 0.80
+out-of-scope recall there, and with it on the test split the out-of-scope recall and the share of
+in-scope queries accepted and correct. Finally, the brokerage default cascade's share of CLINC150's
+out-of-scope test queries routed to clarify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(path: Path) -> tuple[list[str], list[str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["text"] for r in rows], [r["intent"] for r in rows]
+
+
+def p50(fn: Callable[[str], Any], texts: list[str]) -> float:
+    for t in texts[:50]:
+        fn(t)
+    times = []
+    for t in texts[:1000]:
+        t0 = time.perf_counter_ns()
+        fn(t)
+        times.append((time.perf_counter_ns() - t0) / 1000)
+    return round(statistics.median(times), 1)
+
+
+class Pipeline:
+    """fit(texts, labels); scores(texts) -> (labels, confidence); one(text) for latency."""
+
+    name = ""
+
+    def fit(self, X: list[str], y: list[str]) -> None: ...
+
+    def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def one(self, x: str) -> Any: ...
+
+
+class IntentRoute(Pipeline):
+    name = "intentroute (default preset)"
+
+    def fit(self, X: list[str], y: list[str]) -> None:
+        from intentroute.bundle import Bundle, BundlePaths
+        from intentroute.estimators import BowVectorizer, TorchBowClassifier
+        from intentroute.layers.torch_bow import _Model
+        from intentroute.train import PRESETS
+
+        spec = PRESETS["default"]
+        self.vec = BowVectorizer(**spec["vectorizer"])
+        self.clf = TorchBowClassifier(**spec["classifier"]).fit(self.vec.fit_transform(X), y)
+        self.model = _Model(Bundle(BundlePaths.folder("."), self.vec, self.clf, {}))
+
+    def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        p = self.model.proba_batch(X)
+        return self.clf.classes_[p.argmax(axis=1)], p.max(axis=1)
+
+    def one(self, x: str) -> Any:
+        return self.model.proba(x)
+
+
+class TfidfLR(Pipeline):
+    name = "TF-IDF word 1-2 + LogisticRegression"
+
+    def fit(self, X: list[str], y: list[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.clf = LogisticRegression(max_iter=1000, C=10.0).fit(self.vec.fit_transform(X), y)
+
+    def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        p = self.clf.predict_proba(self.vec.transform(X))
+        return self.clf.classes_[p.argmax(axis=1)], p.max(axis=1)
+
+    def one(self, x: str) -> Any:
+        return self.clf.predict_proba(self.vec.transform([x]))
+
+
+class TfidfSVC(Pipeline):
+    name = "TF-IDF word + char + LinearSVC"
+
+    def fit(self, X: list[str], y: list[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import FeatureUnion
+        from sklearn.svm import LinearSVC
+
+        self.vec = FeatureUnion(
+            [
+                ("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+                ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+            ]
+        )
+        self.clf = LinearSVC(C=0.5).fit(self.vec.fit_transform(X), y)
+
+    def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        d = self.clf.decision_function(self.vec.transform(X))
+        return self.clf.classes_[d.argmax(axis=1)], d.max(axis=1)
+
+    def one(self, x: str) -> Any:
+        return self.clf.decision_function(self.vec.transform([x]))
+
+
+class FastText(Pipeline):
+    name = "fastText (2-grams, 25 epochs)"
+
+    def fit(self, X: list[str], y: list[str]) -> None:
+        import fasttext
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "train.txt"
+            path.write_text("".join(f"__label__{b} {a.lower()}\n" for a, b in zip(X, y, strict=True)), encoding="utf-8")
+            self.model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=25, verbose=0, thread=1, seed=7)
+
+    def one(self, x: str) -> tuple[str, float]:
+        # fasttext's predict() calls np.array(copy=False), refused by NumPy 2: use the binding below it
+        found = self.model.f.predict(x.lower().replace("\n", " "), 1, 0.0, "strict")
+        if not found:  # an empty or all-unknown text: fastText predicts nothing
+            return "", 0.0
+        prob, label = found[0]
+        return label.removeprefix("__label__"), prob
+
+    def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        out = [self.one(x) for x in X]
+        return np.array([o[0] for o in out], dtype=object), np.array([o[1] for o in out])
+
+
+def pipelines() -> list[Pipeline]:
+    out: list[Pipeline] = [IntentRoute(), TfidfLR(), TfidfSVC()]
+    try:
+        import fasttext  # noqa: F401
+
+        out.append(FastText())
+    except ImportError:
+        pass
+    return out
+
+
+def run(data: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    b_train, b_test = load(data / "banking77" / "train.jsonl"), load(data / "banking77" / "test.jsonl")
+    c_train, c_val, c_test = (load(data / "clinc150" / f"{s}.jsonl") for s in ("train", "val", "test"))
+    o_val, o_test = load(data / "clinc150" / "oos_val.jsonl"), load(data / "clinc150" / "oos_test.jsonl")
+    for pipe in pipelines():
+        r: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        pipe.fit(*b_train)
+        r["banking77_train_s"] = round(time.perf_counter() - t0, 2)
+        pred, _ = pipe.scores(b_test[0])
+        r["banking77_accuracy"] = round(float((pred == np.array(b_test[1], dtype=object)).mean()), 4)
+        t0 = time.perf_counter()
+        pipe.fit(*c_train)
+        r["clinc_train_s"] = round(time.perf_counter() - t0, 2)
+        pred, conf = pipe.scores(c_test[0])
+        correct = pred == np.array(c_test[1], dtype=object)
+        r["clinc_in_scope_accuracy"] = round(float(correct.mean()), 4)
+        _, val_conf = pipe.scores(c_val[0])
+        _, oos_val_conf = pipe.scores(o_val[0])
+        # the lowest threshold that rejects >= 80% of out-of-scope validation queries
+        candidates = np.unique(np.concatenate([val_conf, oos_val_conf]))
+        threshold = next((float(t) for t in candidates if (oos_val_conf < t).mean() >= 0.80), float(candidates[-1]))
+        _, oos_conf = pipe.scores(o_test[0])
+        r["clinc_threshold"] = round(threshold, 4)
+        r["clinc_oos_recall"] = round(float((oos_conf < threshold).mean()), 4)
+        r["clinc_in_scope_accepted_correct"] = round(float((correct & (conf >= threshold)).mean()), 4)
+        r["p50_us"] = p50(pipe.one, c_test[0])
+        results[pipe.name] = r
+        print(pipe.name, json.dumps(r), flush=True)
+
+    import intentroute
+
+    cascade = intentroute.default_cascade()
+    routes = cascade.route_batch(o_test[0])
+    results["brokerage default cascade"] = {
+        "clinc_oos_test_routed_to_clarify": round(float(np.mean([r.intent == "clarify" for r in routes])), 4),
+        "decided_by": {
+            k: round(float(np.mean([r.layer == k for r in routes])), 4) for k in (*cascade.layer_names, "fallback")
+        },
+    }
+    print("brokerage default cascade", json.dumps(results["brokerage default cascade"]), flush=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if not (args.data / "clinc150").is_dir():
+        raise SystemExit(f"no benchmark data at {args.data} (expected banking77/ and clinc150/); pass --data")
+    results = run(args.data)
+    print()
+    head = (
+        f"{'pipeline':<40}{'B77 acc':>8}{'B77 s':>7}{'CLINC acc':>10}{'OOS rec':>9}{'IS ok':>7}{'CLINC s':>9}"
+        f"{'p50 us':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name, r in results.items():
+        if "banking77_accuracy" not in r:
+            continue
+        print(
+            f"{name:<40}{r['banking77_accuracy']:>8.3f}{r['banking77_train_s']:>7.1f}{r['clinc_in_scope_accuracy']:>10.3f}"
+            f"{r['clinc_oos_recall']:>9.3f}{r['clinc_in_scope_accepted_correct']:>7.3f}{r['clinc_train_s']:>9.1f}"
+            f"{r['p50_us']:>8.1f}"
+        )
+    b = results["brokerage default cascade"]
+    print(
+        f"\nbrokerage default cascade: {b['clinc_oos_test_routed_to_clarify']:.1%} of CLINC150 out-of-scope test "
+        f"queries routed to clarify (decided by: {b['decided_by']})"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
