@@ -38,7 +38,7 @@ lint: $(VENV)/.test-installed
 MODEL_DIR := intentroute/domains/brokerage/bundle
 model: $(VENV)/.test-installed
 	rm -rf build/model-data
-	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template
+	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template --background brokerage
 	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --force
 
 bench: $(VENV)/.test-installed

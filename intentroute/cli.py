@@ -198,9 +198,17 @@ def status(config_path: Path | None, as_json: bool) -> None:
     help="JSONL of labelled examples ({'text', 'intent'}) added to the training split, e.g. reviewed "
     "LLM verdicts. May be repeated.",
 )
+@click.option(
+    "--background",
+    "background",
+    default=None,
+    help="Templates of a background class ('none': out-of-domain requests the classifier should learn to "
+    "reject), merged into --templates: a file, or a domain name for its background.json.",
+)
 @click.option("--force", is_flag=True, help="Replace dataset files already in --out.")
 @_friendly
 def generate(
+    background: str | None,
     templates_path: Path | None,
     extra_files: tuple[Path, ...],
     out_dir: Path,
@@ -222,6 +230,14 @@ def generate(
     if templates_path is not None and not templates_path.exists():
         raise click.BadParameter(f"file {str(templates_path)!r} does not exist", param_hint="--templates")
     templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
+    if background is not None:
+        from .data import merge_templates
+        from .domains import available_domains
+
+        bg_path = domain_path(background, "background.json") if background in available_domains() else Path(background)
+        if not bg_path.exists():
+            raise click.BadParameter(f"{str(bg_path)!r} does not exist", param_hint="--background")
+        templates = merge_templates(templates, load_templates(bg_path))
     kwargs: dict[str, Any] = {
         "seed": seed,
         "split": split,

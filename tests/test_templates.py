@@ -115,3 +115,15 @@ def test_the_embedded_brokerage_templates_cover_every_intent_with_30_or_more() -
     ts = load_templates(domain_path("brokerage", "templates.json"))
     assert set(ts.intents) == set(load_domain("brokerage").labels)
     assert all(len(t) >= 30 for t in ts.intents.values()), {k: len(v) for k, v in ts.intents.items()}
+
+
+def test_background_templates_merge_into_a_domain() -> None:
+    from intentroute.data.templates import merge_templates
+
+    base = load_templates(domain_path("brokerage", "templates.json"))
+    bg = load_templates(domain_path("brokerage", "background.json"))
+    merged = merge_templates(base, bg)
+    assert list(merged.intents)[-1] == "none" and len(merged.intents) == len(base.intents) + 1
+    assert merged.prefixes == base.prefixes and "CITY" in merged.slots and "SYMBOL" in merged.slots
+    with pytest.raises(TemplateError, match="already defined"):
+        merge_templates(merged, bg)

@@ -58,7 +58,8 @@ def test_status_has_the_seed_keys_and_more(monkeypatch: pytest.MonkeyPatch) -> N
     assert set(status) >= SEED_STATUS_KEYS
     assert status["enabled"] and status["torch_available"] and status["artifacts_present"]
     assert status["confidence_threshold"] == 0.7 and status["force_enabled"] is True
-    assert status["ngram_max"] == 2 and status["format_version"] == 1 and len(status["labels"]) == 11
+    assert status["ngram_max"] == 2 and status["format_version"] == 1
+    assert len(status["labels"]) == 12 and "none" in status["labels"]  # 11 intents + the background class
 
 
 def test_seed_TORCH_ROUTER_paths_select_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,6 +117,16 @@ def test_route_batch_matches_route() -> None:
     for single, batched in zip([layer.route(t) for t in texts], layer.route_batch(texts), strict=True):
         assert [c.intent for c in single.candidates] == [c.intent for c in batched.candidates]
         assert np.allclose([c.score for c in single.candidates], [c.score for c in batched.candidates], atol=1e-12)
+
+
+def test_the_background_class_makes_the_layer_abstain_and_never_appears_as_a_candidate() -> None:
+    layer = TorchBowLayer()
+    result = layer.route("what's the weather like in paris tomorrow")
+    assert result.abstained and "out of scope: background class 'none'" in result.meta["reason"]
+    for r in layer.route_batch(["how did my roth do", "tell me a joke", "list my holdings"]):
+        assert all(c.intent != "none" for c in r.candidates)
+    keep = TorchBowLayer(background_label=None).route("what's the weather like in paris tomorrow")
+    assert keep.top is not None and keep.top.intent == "none"
 
 
 def test_no_known_word_means_abstain() -> None:

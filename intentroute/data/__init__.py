@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .generate import Dataset, Example, GeneratorConfig, generate, write_dataset
-from .templates import Template, TemplateSet, load_templates
+from .templates import Template, TemplateSet, load_templates, merge_templates
 
 __all__ = [
     "Dataset",
@@ -13,5 +13,6 @@ __all__ = [
     "TemplateSet",
     "generate",
     "load_templates",
+    "merge_templates",
     "write_dataset",
 ]

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import TemplateError
 
-__all__ = ["PLACEHOLDER_RE", "Template", "TemplateSet", "expand_syntax", "load_templates"]
+__all__ = ["PLACEHOLDER_RE", "Template", "TemplateSet", "expand_syntax", "load_templates", "merge_templates"]
 
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP_KEYS = {"intents", "slots", "prefixes", "suffixes", "typos", "version", "description"}
@@ -228,3 +228,25 @@ def _template(
     if re.search(r"[{}]", PLACEHOLDER_RE.sub("", text)):
         raise _fail(where, f"{loc}: malformed placeholder (a lone '{{' or '}}', or a name with spaces)")
     return Template(intent, index, text, float(weight), tuple(forms))
+
+
+def merge_templates(base: TemplateSet, extra: TemplateSet) -> TemplateSet:
+    """``base`` with the intents and slots of ``extra`` added (e.g. a background class).
+
+    The affixes and typos stay ``base``'s. An intent in both, or a slot with different values in
+    both, is a :class:`~intentroute.errors.TemplateError`.
+    """
+    both = sorted(set(base.intents) & set(extra.intents))
+    if both:
+        raise TemplateError(f"{extra.source}: intents {both} are already defined in {base.source}")
+    for name, values in extra.slots.items():
+        if name in base.slots and base.slots[name] != values:
+            raise TemplateError(f"{extra.source}: slot {name!r} differs from the one in {base.source}")
+    return TemplateSet(
+        source=f"{base.source} + {extra.source}",
+        intents={**base.intents, **extra.intents},
+        slots={**base.slots, **extra.slots},
+        prefixes=base.prefixes,
+        suffixes=base.suffixes,
+        typos=base.typos,
+    )

@@ -147,6 +147,10 @@ class TorchBowLayer:
         Abstain when fewer of the utterance's words than this were seen in training: a linear
         model still spreads probability over intents for "asdf qwer", and no evidence is not a
         reason to answer.
+    background_label:
+        The label of a background class the bundle may have been trained with (``"none"``:
+        out-of-domain requests). When it wins, the layer abstains ("out of scope"); otherwise it
+        is left out of the candidates.
     """
 
     def __init__(
@@ -157,6 +161,7 @@ class TorchBowLayer:
         top_k: int = 3,
         reload_interval: float = 1.0,
         min_known_words: int = 1,
+        background_label: str | None = "none",
     ) -> None:
         from ..bundle import BundlePaths
 
@@ -177,6 +182,7 @@ class TorchBowLayer:
                 value=min_known_words,
             )
         self.min_known_words = min_known_words
+        self.background_label = background_label
         self.name = name
         self.top_k = top_k
         self.reload_interval = float(reload_interval)
@@ -269,7 +275,11 @@ class TorchBowLayer:
 
     def _result(self, model: _Model, proba: Any) -> LayerResult:
         probs = proba.tolist() if isinstance(proba, np.ndarray) else proba
-        order = sorted(range(len(probs)), key=lambda i: -probs[i])[: self.top_k]
+        order = sorted(range(len(probs)), key=lambda i: -probs[i])
+        bg = self.background_label
+        if bg is not None and model.labels[order[0]] == bg:
+            return LayerResult(meta={"reason": f"out of scope: background class {bg!r} p={probs[order[0]]:.3f}"})
+        order = [i for i in order if model.labels[i] != bg][: self.top_k]
         cands = [Candidate(model.labels[i], min(1.0, max(0.0, probs[i]))) for i in order]
         top = cands[0]
         return LayerResult(cands, evidence=[f"model label {top.intent} p={top.score:.3f} (T={model.temperature:.2f})"])
