@@ -463,6 +463,8 @@ def tune(
         click.echo(f"  {name}: threshold {pol.threshold:g}, margin {pol.margin:g}")
     oos = f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""
     click.echo(f"accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}{oos}")
+    if not result.target_met:
+        click.echo(f"warning: no policy reaches {result.target}; these give the highest precision found", err=True)
     if out_file is not None:
         click.echo(f"wrote {out_file}")
 

@@ -29,7 +29,7 @@ __all__ = ["THRESHOLDS", "TuneResult", "fit_policies", "load_policies", "parse_t
 
 THRESHOLDS: tuple[float, ...] = tuple(round(t, 2) for t in np.arange(0.0, 1.0, 0.025))
 MARGINS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)
-OUT_OF_SCOPE = ("oos", CLARIFY)
+OUT_OF_SCOPE = ("oos", "none", CLARIFY)  # "none": the background class of generated data
 
 
 @dataclass
@@ -44,6 +44,7 @@ class TuneResult:
     oos_recall: float | None
     examples: int
     curve: list[dict[str, float]] = field(default_factory=list)
+    target_met: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class TuneResult:
             "precision": self.precision,
             "oos_recall": self.oos_recall,
             "examples": self.examples,
+            "target_met": self.target_met,
             "curve": self.curve,
         }
 
@@ -114,7 +116,8 @@ def fit_policies(
 
     Coordinate search: each round tries every threshold and margin for one layer with the others
     fixed, layer after layer, starting from the cascade's own policies. Ties keep the higher
-    threshold (the more cautious policy). Returns the policies with the accuracy, coverage,
+    threshold (the more cautious policy). When no policy reaches a precision target, the result
+    has the highest precision found and ``target_met`` is false. Returns the policies with the accuracy, coverage,
     precision and out-of-scope recall they reach, and the risk-coverage curve of the last layer.
     """
     kind, level = parse_target(target)
@@ -138,15 +141,17 @@ def fit_policies(
         correct |= ~answered & oos
         return answered, correct
 
-    def value(pol: list[tuple[float, float]]) -> tuple[float, float]:
+    def value(pol: list[tuple[float, float]]) -> tuple[float, float, float]:
+        # compared as tuples: (target met, what to maximise, tie-break by the higher thresholds)
         answered, correct = outcome(pol)
+        caution = float(np.mean([t for t, _ in pol]))
         if kind == "accuracy":
-            return float(correct.mean()), float(np.mean([t for t, _ in pol]))
+            return 1.0, float(correct.mean()), caution
         n = answered.sum()
         precision = float((correct & answered).sum() / n) if n else 1.0
         if precision + 1e-12 < (level or 0.0):
-            return -1.0, 0.0
-        return float(answered.mean()), float(np.mean([t for t, _ in pol]))
+            return 0.0, precision, caution  # unreachable so far: get as close as possible
+        return 1.0, float(answered.mean()), caution
 
     best = value(current)
     for _ in range(rounds):
@@ -161,6 +166,7 @@ def fit_policies(
                         best, current, changed = v, trial, True
         if not changed:
             break
+    target_met = best[0] == 1.0
     answered, correct = outcome(current)
     curve = []
     for t in thresholds:
@@ -185,6 +191,7 @@ def fit_policies(
         oos_recall=round(float((~answered & oos).sum() / oos.sum()), 4) if oos.any() else None,
         examples=len(texts),
         curve=curve,
+        target_met=target_met,
     )
 
 

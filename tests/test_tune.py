@@ -115,3 +115,16 @@ def test_default_cascade_uses_fitted_policies_of_the_domain_and_env_still_wins(
     assert cascade.policy_for("rules") == Policy(0.9, 0.2)
     monkeypatch.setenv("ROUTER_CONF_THRESHOLD", "0.8")
     assert intentroute.default_cascade("brokerage2").policy_for("rules") == Policy(0.8, 0.2)
+
+
+def test_an_unreachable_precision_target_says_so_and_gets_as_close_as_it_can() -> None:
+    # scores above the highest threshold tried (0.975): both are always answered, one wrongly
+    layer = Table("only", {"a": [("x", 0.99)], "c": [("x", 0.99)]})
+    result = fit_policies(Cascade([layer]), ["a", "c"], ["x", "y"], target="precision:0.99")
+    assert result.target_met is False and result.precision == 0.5
+    assert fit_policies(Cascade([FIRST]), TEXTS, GOLD, target="precision:1.0").target_met is True
+
+
+def test_generated_background_examples_count_as_out_of_scope() -> None:
+    result = fit_policies(Cascade([FIRST, SECOND]), TEXTS, [*GOLD[:4], "none"])
+    assert result.oos_recall == 1.0 and result.accuracy == 1.0
