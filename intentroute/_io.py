@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_files"]
+from .errors import ConfigError
+
+__all__ = ["atomic_write_bytes", "atomic_write_files", "read_toml_or_json"]
+
+
+def read_toml_or_json(path: Path, what: str) -> Any:
+    """Parse ``path`` as TOML when it ends in ``.toml``, else as JSON.
+
+    Raises :class:`~intentroute.errors.ConfigError` naming the file: ``cannot read <what>: ...``
+    or ``not valid TOML/JSON: ...``.
+    """
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from exc
+    try:
+        text = raw.decode("utf-8")
+        return tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"not valid {kind}: {exc}", source=str(path)) from exc
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

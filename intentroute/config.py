@@ -19,15 +19,14 @@ file's folder.
 from __future__ import annotations
 
 import copy
-import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from ._io import read_toml_or_json
 from .cascade import FALLBACKS, Cascade
 from .errors import ConfigError, IntentRouteError
 from .plugins import factory_parameters, layer_registry
@@ -54,20 +53,9 @@ def load_config(source: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any],
         return copy.deepcopy(dict(source)), "<config dict>", None
     path = Path(source)
     where = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file: {exc.strerror or exc}", source=where) from exc
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data: Any = tomllib.loads(raw.decode("utf-8"))
-        elif suffix == ".json":
-            data = json.loads(raw.decode("utf-8"))
-        else:
-            raise ConfigError("config files must end in .toml or .json", source=where)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"not valid {suffix[1:].upper()}: {exc}", source=where) from exc
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise ConfigError("config files must end in .toml or .json", source=where)
+    data = read_toml_or_json(path, "config file")
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a table/object", source=where)
     return data, where, path.resolve().parent

@@ -17,15 +17,14 @@ in [0, 1] and every matched rule is listed as evidence.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._io import read_toml_or_json
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..text import PhraseTable, normalize
@@ -53,19 +52,7 @@ class Rule:
 
 
 def _read_rules_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read rules file: {exc.strerror or exc}", source=str(path)) from exc
-    try:
-        if path.suffix.lower() == ".toml":
-            data: Any = tomllib.loads(raw.decode("utf-8"))
-        else:
-            data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(
-            f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}", source=str(path)
-        ) from exc
+    data = read_toml_or_json(path, "rules file")
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a table/object with an 'intents' key", source=str(path))
     return data
