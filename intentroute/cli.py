@@ -232,9 +232,9 @@ def generate(
     templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
     if background is not None:
         from .data import merge_templates
-        from .domains import available_domains
+        from .domains import domain_file_or_path
 
-        bg_path = domain_path(background, "background.json") if background in available_domains() else Path(background)
+        bg_path = domain_file_or_path(background, "background.json")
         if not bg_path.exists():
             raise click.BadParameter(f"{str(bg_path)!r} does not exist", param_hint="--background")
         templates = merge_templates(templates, load_templates(bg_path))

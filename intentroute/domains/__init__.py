@@ -14,7 +14,15 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_DOMAIN", "Domain", "IntentSpec", "available_domains", "domain_path", "load_domain"]
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "Domain",
+    "IntentSpec",
+    "available_domains",
+    "domain_file_or_path",
+    "domain_path",
+    "load_domain",
+]
 
 DEFAULT_DOMAIN = "brokerage"
 _ROOT = Path(__file__).resolve().parent
@@ -35,6 +43,15 @@ def _domain_dir(domain: str | Path) -> Path:
             source=str(domain),
         )
     return path
+
+
+def domain_file_or_path(ref: str | Path, filename: str) -> Path:
+    """``ref``'s ``filename`` when ``ref`` names an embedded domain (and no file or folder of that
+    name exists here), else ``ref`` itself as a path: how layers and the CLI accept either
+    ``"brokerage"`` or a path."""
+    if isinstance(ref, str) and ref in available_domains() and not Path(ref).exists():
+        return _ROOT / ref / filename
+    return Path(ref)
 
 
 def domain_path(domain: str | Path, filename: str) -> Path:

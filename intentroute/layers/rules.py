@@ -151,10 +151,10 @@ class RuleLayer:
         name: str = "rules",
         min_score: float = 0.0,
     ) -> None:
-        if isinstance(rules, str) and _is_domain_name(rules):
-            from ..domains import domain_path
+        if isinstance(rules, str | Path):
+            from ..domains import domain_file_or_path
 
-            rules = domain_path(rules, "rules.toml")
+            rules = domain_file_or_path(rules, "rules.toml")
         self.rules, self.source = load_rules(rules)
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
@@ -208,12 +208,6 @@ class RuleLayer:
             "rules": len(self.rules),
             "intents": list(self.intents),
         }
-
-
-def _is_domain_name(value: str) -> bool:
-    from ..domains import available_domains
-
-    return value in available_domains() and not Path(value).exists()
 
 
 @hookimpl

@@ -199,7 +199,7 @@ class TorchBowLayer:
 
     @staticmethod
     def _resolve(bundle: str | Path | None, BundlePaths: Any) -> Any:
-        from ..domains import available_domains, domain_path
+        from ..domains import domain_file_or_path, domain_path
 
         if bundle is None:
             model = os.environ.get("TORCH_ROUTER_MODEL_PATH")
@@ -217,9 +217,7 @@ class TorchBowLayer:
                     root if (root / "manifest.json").exists() else None,
                 )
             bundle = "brokerage"
-        if isinstance(bundle, str) and bundle in available_domains() and not Path(bundle).exists():
-            return BundlePaths.folder(domain_path(bundle, "bundle"))
-        return BundlePaths.folder(bundle)
+        return BundlePaths.folder(domain_file_or_path(bundle, "bundle"))
 
     @staticmethod
     def availability() -> str | None:
