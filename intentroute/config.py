@@ -32,7 +32,15 @@ from .errors import ConfigError, IntentRouteError
 from .plugins import factory_parameters, layer_registry
 from .types import Policy
 
-__all__ = ["ENV_OVERRIDES", "build_cascade", "default_cascade", "default_config", "load_config"]
+__all__ = [
+    "ENV_OVERRIDES",
+    "build_cascade",
+    "default_cascade",
+    "default_config",
+    "env_bool",
+    "env_unit_float",
+    "load_config",
+]
 
 _TOP_KEYS = {"domain", "extraction", "labels", "fallback", "max_chars", "trace_top", "layers", "policies"}
 _LAYER_KEYS = {"name", "threshold", "margin", "force", "params"}
@@ -44,7 +52,31 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TORCH_ROUTER_CONF_THRESHOLD": ("torch_bow", "threshold"),
     "TORCH_ROUTER_FORCE": ("torch_bow", "force"),
 }
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env_unit_float(var: str, default: float | None = None) -> float | None:
+    """A number in [0, 1] from environment variable ``var`` (``default`` when unset or blank)."""
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {var}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"environment variable {var}={raw!r} must lie in [0, 1]")
+    return value
+
+
+def env_bool(var: str, default: bool | None = None) -> bool | None:
+    """true/false (1/0, yes/no, on/off) from environment variable ``var`` (``default`` when unset)."""
+    raw = os.environ.get(var, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE | _FALSE:
+        raise ConfigError(f"environment variable {var}={raw!r} must be true or false (1/0, yes/no)")
+    return raw in _TRUE
 
 
 def load_config(source: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any], str, Path | None]:
@@ -233,21 +265,9 @@ def default_config(domain: str = "brokerage") -> dict[str, Any]:
                 if entry.get("name") == name:
                     entry.update(threshold=pol.threshold, margin=pol.margin)
     for var, (layer_name, field) in ENV_OVERRIDES.items():
-        raw = os.environ.get(var)
-        if raw is None or raw.strip() == "":
+        value = env_bool(var) if field == "force" else env_unit_float(var)
+        if value is None:
             continue
-        value: float | bool
-        if field == "force":
-            if raw.strip().lower() not in _TRUE | _FALSE:
-                raise ConfigError(f"environment variable {var}={raw!r} must be true or false (1/0, yes/no)")
-            value = raw.strip().lower() in _TRUE
-        else:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"environment variable {var}={raw!r} is not a number") from None
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"environment variable {var}={raw!r} must lie in [0, 1]")
         for entry in data.get("layers", []):
             if entry.get("name") == layer_name:
                 entry[field] = value
@@ -262,13 +282,7 @@ def _llm_entry() -> dict[str, Any] | None:
     seed calls its LLM only when ``OPENAI_API_KEY`` is set)."""
     if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("INTENTROUTE_LLM_BASE_URL")):
         return None
-    raw = os.environ.get("INTENTROUTE_LLM_THRESHOLD", "").strip()
-    try:
-        threshold = float(raw) if raw else 0.5
-    except ValueError:
-        raise ConfigError(f"environment variable INTENTROUTE_LLM_THRESHOLD={raw!r} is not a number") from None
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"environment variable INTENTROUTE_LLM_THRESHOLD={raw!r} must lie in [0, 1]")
+    threshold = env_unit_float("INTENTROUTE_LLM_THRESHOLD", 0.5)
     params: dict[str, Any] = {}
     if os.environ.get("INTENTROUTE_LLM_LOG"):
         params["log_file"] = os.environ["INTENTROUTE_LLM_LOG"]

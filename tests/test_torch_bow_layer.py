@@ -62,6 +62,12 @@ def test_status_has_the_seed_keys_and_more(monkeypatch: pytest.MonkeyPatch) -> N
     assert len(status["labels"]) == 12 and "none" in status["labels"]  # 11 intents + the background class
 
 
+def test_status_reports_a_bad_environment_variable_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_ROUTER_CONF_THRESHOLD", "high")
+    status = TorchBowLayer().status()
+    assert status["confidence_threshold"] is None and "TORCH_ROUTER_CONF_THRESHOLD='high'" in status["env_error"]
+
+
 def test_seed_TORCH_ROUTER_paths_select_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_seed_bundle(tmp_path / "seed")
     monkeypatch.setenv("TORCH_ROUTER_MODEL_PATH", str(tmp_path / "seed" / "intent_router.pt"))

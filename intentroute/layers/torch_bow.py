@@ -26,8 +26,6 @@ from ..types import Candidate, LayerResult
 
 __all__ = ["TorchBowLayer"]
 
-_TRUE = {"1", "true", "yes"}
-
 
 class _Model:
     """A loaded bundle prepared for fast single-utterance scoring."""
@@ -300,6 +298,13 @@ class TorchBowLayer:
     def status(self) -> dict[str, Any]:
         """The seed's ``torch_router_status()`` keys, and what this layer knows besides."""
         from ..bundle import torch_missing_reason
+        from ..config import env_bool, env_unit_float
+
+        env_error = None
+        try:
+            threshold, force = env_unit_float("TORCH_ROUTER_CONF_THRESHOLD", 0.6), env_bool("TORCH_ROUTER_FORCE", False)
+        except ConfigError as exc:  # a diagnostics call reports a bad setting instead of failing
+            threshold, force, env_error = None, None, str(exc)
 
         model = self._model
         manifest = model.bundle.manifest if model else None
@@ -310,8 +315,8 @@ class TorchBowLayer:
             "torch_available": torch_ok,
             "artifacts_present": artifacts,
             "enabled": model is not None,
-            "confidence_threshold": float(os.environ.get("TORCH_ROUTER_CONF_THRESHOLD", "0.6") or 0.6),
-            "force_enabled": os.environ.get("TORCH_ROUTER_FORCE", "").lower() in _TRUE,
+            "confidence_threshold": threshold,
+            "force_enabled": force,
             "ngram_max": vec.ngram_max if vec else None,
             "token_pattern": vec.token_pattern if vec else None,
             "available": model is not None,
@@ -327,6 +332,7 @@ class TorchBowLayer:
             "reloads": self.reloads,
             "load_error": self.load_error,
             "reload_error": self.reload_error,
+            "env_error": env_error,
         }
 
 
