@@ -18,29 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from .estimators.classifier import reliability
+
 __all__ = ["evaluate_bundle", "evaluate_cascade", "format_report", "score", "write_report"]
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
 NOT_AN_INTENT = ("clarify", "oos")  # gold labels that mean "should clarify"
-
-
-def _reliability(conf: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> tuple[float, list[dict[str, Any]]]:
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    rows, ece = [], 0.0
-    for b in range(n_bins):
-        mask = bins == b
-        if mask.any():
-            acc, c = float(correct[mask].mean()), float(conf[mask].mean())
-            ece += mask.mean() * abs(acc - c)
-            rows.append(
-                {
-                    "bin": [b / n_bins, (b + 1) / n_bins],
-                    "count": int(mask.sum()),
-                    "accuracy": round(acc, 4),
-                    "confidence": round(c, 4),
-                }
-            )
-    return round(float(ece), 4), rows
 
 
 def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[float]) -> dict[str, Any]:
@@ -52,7 +35,8 @@ def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[flo
     correct = yt == yp
     labels = sorted(set(yt.tolist()) | set(yp.tolist()))
     p, r, f, s = precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
-    ece, bins = _reliability(conf, correct.astype(float))
+    ece, bins = reliability(conf, correct.astype(float), n_bins=10)
+    ece = round(ece, 4)
     curve = []
     for t in THRESHOLDS:
         covered = conf >= t
