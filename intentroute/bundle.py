@@ -244,16 +244,19 @@ def save_bundle(
     return target
 
 
+def _interrupted_save_hint(folder: Path) -> str:
+    """Where the previous bundle is when a save died between its two renames (see save_bundle)."""
+    if folder.exists() or not folder.parent.exists():
+        return ""
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"))
+    return f" (a save was interrupted; the previous bundle is complete at {olds[-1]})" if olds else ""
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        hint = ""
-        if path.parent.exists() is False and path.parent.parent.exists():
-            olds = sorted(path.parent.parent.glob(f".{path.parent.name}.old-*"))
-            if olds:
-                hint = f" (a save was interrupted; the previous bundle is complete at {olds[-1]})"
-        raise BundleError(f"{path}: missing {what}{hint}") from None
+        raise BundleError(f"{path}: missing {what}{_interrupted_save_hint(path.parent)}") from None
     except OSError as exc:
         raise BundleError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
 
@@ -269,9 +272,7 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     """Load and verify a bundle folder (or :class:`BundlePaths` for the seed's separate files)."""
     paths = path if isinstance(path, BundlePaths) else BundlePaths.folder(path)
     if paths.root is not None and not paths.root.is_dir():
-        olds = sorted(paths.root.parent.glob(f".{paths.root.name}.old-*")) if paths.root.parent.exists() else []
-        hint = f" (a save was interrupted; the previous bundle is complete at {olds[-1]})" if olds else ""
-        raise BundleError(f"{paths.root}: no bundle folder here{hint}")
+        raise BundleError(f"{paths.root}: no bundle folder here{_interrupted_save_hint(paths.root)}")
     manifest = None
     raw: dict[str, bytes] = {}
     if paths.manifest is not None and paths.manifest.exists():
