@@ -52,21 +52,24 @@ class _Model:
         self.rows64 = self.rows.astype(np.float64)  # the same values, for the batch's sparse product
         self.sq_weight = np.ones(len(self.rows)) if idf is None else np.asarray(idf, dtype=np.float64) ** 2
 
-    def known_words(self, text: str) -> int:
+    def tokens(self, text: str) -> list[str]:
+        found: list[str] = self.vec._tokens(text)
+        return found
+
+    def known_words(self, tokens: list[str]) -> int:
         """How many of the utterance's word tokens the model was trained on (hashing: all)."""
-        tokens = self.vec._tokens(text)
         if self.vocab is None:
             return len(tokens)
         return sum(1 for t in tokens if t in self.vocab)
 
-    def columns(self, text: str) -> list[int]:
-        cols: list[int] = self.vec._row_columns(self.vec._tokens(text))
-        return cols
-
     def proba(self, text: str) -> list[float]:
-        """Probabilities for one utterance, equal to the vectorizer + classifier's (tested), with
-        as few NumPy calls as possible: a single utterance has only tens of features."""
-        cols = self.columns(text)
+        """Probabilities for one utterance (see :meth:`proba_tokens`)."""
+        return self.proba_tokens(self.tokens(text))
+
+    def proba_tokens(self, tokens: list[str]) -> list[float]:
+        """Probabilities for one tokenised utterance, equal to the vectorizer + classifier's
+        (tested), with as few NumPy calls as possible: an utterance has only tens of features."""
+        cols: list[int] = self.vec._row_columns(tokens)
         if not cols:
             z = self.bias if self.linear else self._head(self.bias)
         else:
@@ -105,11 +108,13 @@ class _Model:
         out: np.ndarray = np.maximum(h, 0.0) @ self.clf.coef_.T.astype(np.float64) + self.clf.intercept_
         return out
 
-    def proba_batch(self, texts: list[str]) -> np.ndarray:
+    def proba_batch(self, texts: list[str], token_lists: list[list[str]] | None = None) -> np.ndarray:
         """Probabilities for many utterances: the same float64 arithmetic as :meth:`proba`, as
-        sparse products over the whole batch."""
+        sparse products over the whole batch (``token_lists``: the texts already tokenised)."""
         vec = self.vec
-        counts = vec._counts([vec._tokens(t) for t in texts]).astype(np.float64)
+        if token_lists is None:
+            token_lists = [self.tokens(t) for t in texts]
+        counts = vec._counts(token_lists).astype(np.float64)
         if vec.weighting == "binary":
             counts.data[:] = 1.0
         elif vec.sublinear_tf:
@@ -280,20 +285,23 @@ class TorchBowLayer:
         top = cands[0]
         return LayerResult(cands, evidence=[f"model label {top.intent} p={top.score:.3f} (T={model.temperature:.2f})"])
 
-    def _unknown(self, model: _Model, text: str) -> LayerResult | None:
-        if self.min_known_words and model.known_words(text) < self.min_known_words:
+    def _unknown(self, model: _Model, tokens: list[str]) -> LayerResult | None:
+        if self.min_known_words and model.known_words(tokens) < self.min_known_words:
             return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
         return None
 
     def route(self, text: str) -> LayerResult:
         model = self._current()
-        return self._unknown(model, text) or self._result(model, model.proba(text))
+        tokens = model.tokens(text)  # once, for the known-word check and the features
+        return self._unknown(model, tokens) or self._result(model, model.proba_tokens(tokens))
 
     def route_batch(self, texts: list[str]) -> list[LayerResult]:
         model = self._current()
-        texts = list(texts)
-        probs = model.proba_batch(texts)
-        return [self._unknown(model, t) or self._result(model, p) for t, p in zip(texts, probs, strict=True)]
+        token_lists = [model.tokens(t) for t in texts]
+        probs = model.proba_batch(list(texts), token_lists)
+        return [
+            self._unknown(model, toks) or self._result(model, p) for toks, p in zip(token_lists, probs, strict=True)
+        ]
 
     def status(self) -> dict[str, Any]:
         """The seed's ``torch_router_status()`` keys, and what this layer knows besides."""
