@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import re
@@ -39,6 +40,7 @@ VARIANTS = [
     {"char_ngrams": (2, 4)},
     {"hashing": True, "n_features": 2**12},
     {"weighting": "tfidf", "norm": "l2"},
+    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None},
     {"weighting": "binary"},
     {"sublinear_tf": True, "char_ngrams": (3, 3), "hashing": True, "n_features": 1000},
 ]
@@ -127,6 +129,8 @@ def test_string_input_tags() -> None:
         ({"char_ngrams": (4, 2)}, "char_ngrams"),
         ({"weighting": "bm25"}, "weighting"),
         ({"norm": "l1"}, "norm"),
+        ({"norm": "l2_sum", "sublinear_tf": True}, "l2_sum"),
+        ({"norm": "l2_sum", "weighting": "binary"}, "l2_sum"),
         ({"max_vocab": -1}, "max_vocab"),
         ({"token_pattern": "("}, "token_pattern"),
     ],
@@ -219,3 +223,40 @@ def test_hashing_is_stable_across_processes() -> None:
         env={"PYTHONHASHSEED": "12345", "PATH": ""},
     )
     assert out.stdout.strip() == f"{list(here.indices)} {list(here.data)}"
+
+
+# -- the l2_sum norm ---------------------------------------------------------------------------
+def l2_sum_reference(vec: BowVectorizer, text: str) -> np.ndarray:
+    """l2_sum by its definition: the row over the square root of the sum of the squared lengths
+    of each word occurrence's own features and of each word-pair occurrence's feature."""
+    weights = vec.idf_ if vec.weighting == "tfidf" else np.ones(vec.n_features_out_)
+    tokens = vec._tokens(text)
+    units = [vec._counts([[t]]).toarray()[0] * weights for t in tokens]
+    for pair in itertools.pairwise(tokens):
+        one = np.zeros(vec.n_features_out_)
+        col = vec.vocabulary_.get("_".join(pair))
+        if col is not None:
+            one[col] = weights[col]
+        units.append(one)
+    if not units:
+        return np.zeros(vec.n_features_out_)
+    total = np.sum(units, axis=0)
+    sq = sum(float(u @ u) for u in units)
+    return total / np.sqrt(sq) if sq > 0 else total
+
+
+@pytest.mark.parametrize("weighting", ["count", "tfidf"])
+@given(text=st.lists(st.sampled_from(["aapl", "Aapl", "price", "cash", "zzz", "qoute", "of", "!", "aaaa"]), max_size=9))
+def test_l2_sum_divides_by_the_root_of_the_units_squared_lengths(weighting: str, text: list[str]) -> None:
+    vec = BowVectorizer(char_ngrams=(2, 3), max_vocab=None, weighting=weighting, norm="l2_sum").fit([*TEXTS, "aaaa"])
+    joined = " ".join(text)
+    assert np.allclose(vec.transform([joined]).toarray()[0], l2_sum_reference(vec, joined), atol=1e-6)
+
+
+@given(st.lists(words, min_size=1, max_size=8, unique=True))
+def test_l2_sum_equals_l2_when_no_two_units_share_a_feature(ws: list[str]) -> None:
+    # word features only, each word once: the units are disjoint, so the two norms agree
+    exact = BowVectorizer(ngram_max=1, weighting="tfidf", norm="l2").fit(TEXTS)
+    summed = BowVectorizer(ngram_max=1, weighting="tfidf", norm="l2_sum").fit(TEXTS)
+    text = " ".join(ws)
+    assert np.allclose(exact.transform([text]).toarray(), summed.transform([text]).toarray(), atol=1e-6)

@@ -21,6 +21,7 @@ from ..text import TOKEN_PATTERN, char_ngrams, word_ngrams
 __all__ = ["BowVectorizer", "stable_hash"]
 
 _WEIGHTINGS = ("count", "binary", "tfidf")
+_NORMS = (None, "l2", "l2_sum")
 _CHAR_CACHE_SIZE = 200_000  # tokens whose char n-grams are remembered (a few tens of MB at most)
 
 
@@ -57,8 +58,14 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         Raw counts (seed), presence, or counts times smoothed inverse document frequency.
     sublinear_tf : bool, default=False
         Use ``1 + log(count)`` instead of the count.
-    norm : {None, "l2"}, default=None
-        Scale each row to unit Euclidean length.
+    norm : {None, "l2", "l2_sum"}, default=None
+        ``"l2"`` scales each row to unit Euclidean length. ``"l2_sum"`` divides each row by the
+        square root of the sum of the squared lengths of its *units* — each word occurrence with
+        its character n-grams, each word n-gram occurrence — which equals the l2 length when no two
+        units share a feature and stays within a few percent of it otherwise. It keeps the row a
+        sum of per-unit vectors, so a linear model's scores for a word can be computed once and
+        reused (the ``torch_bow`` layer's fast path). Needs ``sublinear_tf=False`` and no
+        ``binary`` weighting, which are not additive over units.
     lowercase : bool, default=True
         Lower-case tokens (the seed does).
     token_pattern : str, default="[A-Za-z0-9']+"
@@ -122,8 +129,14 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         positive_int("n_features", self.n_features)
         if self.weighting not in _WEIGHTINGS:
             raise ValueError(f"BowVectorizer: weighting must be one of {_WEIGHTINGS}, got {self.weighting!r}")
-        if self.norm not in (None, "l2"):
-            raise ValueError(f"BowVectorizer: norm must be None or 'l2', got {self.norm!r}")
+        if self.norm not in _NORMS:
+            raise ValueError(f"BowVectorizer: norm must be one of {_NORMS}, got {self.norm!r}")
+        if self.norm == "l2_sum" and (self.sublinear_tf or self.weighting == "binary"):
+            raise ValueError(
+                "BowVectorizer: norm='l2_sum' needs weights that add up over words "
+                f"(sublinear_tf=False and weighting 'count' or 'tfidf'), got sublinear_tf={self.sublinear_tf!r}, "
+                f"weighting={self.weighting!r}"
+            )
         try:
             re.compile(self.token_pattern)
         except (re.error, TypeError) as exc:
@@ -172,11 +185,48 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         for tok in tokens:
             c = cache.get(tok)
             cols.extend(c if c is not None else self._token_columns(tok))
-        if self.ngram_max == 2 and len(tokens) > 1:  # the common case, without word_ngrams' generality
-            cols.extend(self._columns([a + "_" + b for a, b in itertools.pairwise(tokens)]))
-        elif self.ngram_max > 2 and len(tokens) > 1:
-            cols.extend(self._columns(word_ngrams(tokens, self.ngram_max)[len(tokens) :]))
+        cols.extend(self._ngram_columns(tokens))
         return cols
+
+    def _ngram_columns(self, tokens: list[str]) -> list[int]:
+        """The columns of the word n-grams (n >= 2) of one text."""
+        if self.ngram_max == 2 and len(tokens) > 1:  # the common case, without word_ngrams' generality
+            return self._columns([a + "_" + b for a, b in itertools.pairwise(tokens)])
+        if self.ngram_max > 2 and len(tokens) > 1:
+            return self._columns(word_ngrams(tokens, self.ngram_max)[len(tokens) :])
+        return []
+
+    def _feature_weights(self) -> np.ndarray | None:
+        """Each column's weight before normalisation (the idf), or ``None`` for all ones."""
+        return np.asarray(self.idf_, dtype=np.float64) if self.weighting == "tfidf" else None
+
+    def token_squared_norm(self, token: str) -> float:
+        """The squared length of one word occurrence's own weighted features (``l2_sum``'s unit)."""
+        sq = self._unit_sq_cache_.get(token)
+        if sq is None:
+            c = self._char_cache_.get(token)
+            counts = Counter(c if c is not None else self._token_columns(token))
+            w = self._feature_weights()
+            sq = float(sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
+            if len(self._unit_sq_cache_) < _CHAR_CACHE_SIZE:
+                self._unit_sq_cache_[token] = sq
+        return sq
+
+    def _unit_squared_norms(self, token_lists: list[list[str]]) -> np.ndarray:
+        """Per text, the sum of its units' squared lengths: the square of ``l2_sum``'s divisor."""
+        token_sq = self.token_squared_norm
+        out = np.fromiter((sum(token_sq(t) for t in toks) for toks in token_lists), np.float64, len(token_lists))
+        indptr = [0]
+        indices: list[int] = []
+        for toks in token_lists:
+            indices.extend(self._ngram_columns(toks))
+            indptr.append(len(indices))
+        if indices:
+            w = self._feature_weights()
+            sq = np.ones(len(indices)) if w is None else w[np.asarray(indices, dtype=np.intp)] ** 2
+            rows = np.repeat(np.arange(len(token_lists)), np.diff(indptr))
+            out += np.bincount(rows, weights=sq, minlength=len(token_lists))
+        return out
 
     def fit(self, X: Iterable[str], y: Any = None) -> BowVectorizer:
         """Learn the vocabulary (and document frequencies for TF-IDF) from ``X``."""
@@ -186,12 +236,14 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit_transform(self, X: Iterable[str], y: Any = None, **fit_params: Any) -> sp.csr_matrix:
         """``fit(X).transform(X)``, tokenising each text once."""
         texts = self._check_texts(X)
-        return self._weigh(self._counts(self._fit(texts)))
+        token_lists = self._fit(texts)
+        return self._weigh(self._counts(token_lists), token_lists)
 
     def _fit(self, texts: list[str]) -> list[list[str]]:
         self._validate_params_()
         self._pattern_ = re.compile(self.token_pattern)
         self._char_cache_: dict[str, list[int]] = {}
+        self._unit_sq_cache_: dict[str, float] = {}
         token_lists = [self._tokens(t) for t in texts]
         if self.hashing:
             self.vocabulary_: dict[str, int] | None = None
@@ -248,17 +300,21 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Features of ``X`` as a CSR matrix of float32, one row per text."""
         check_is_fitted(self, "n_features_out_")
-        return self._weigh(self._counts([self._tokens(t) for t in self._check_texts(X)]))
+        token_lists = [self._tokens(t) for t in self._check_texts(X)]
+        return self._weigh(self._counts(token_lists), token_lists)
 
-    def _weigh(self, m: sp.csr_matrix) -> sp.csr_matrix:
+    def _weigh(self, m: sp.csr_matrix, token_lists: list[list[str]]) -> sp.csr_matrix:
         if self.weighting == "binary":
             m.data[:] = 1.0
         elif self.sublinear_tf:
             m.data = (1.0 + np.log(m.data)).astype(np.float32)
         if self.weighting == "tfidf":
             m.data *= self.idf_[m.indices]
-        if self.norm == "l2":
-            sq = np.asarray(m.multiply(m).sum(axis=1)).ravel()
+        if self.norm is not None:
+            if self.norm == "l2":
+                sq = np.asarray(m.multiply(m).sum(axis=1)).ravel()
+            else:
+                sq = self._unit_squared_norms(token_lists)
             scale = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
             m = sp.csr_matrix(sp.diags(scale) @ m, dtype=np.float32)
         return m
@@ -295,6 +351,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         vec._validate_params_()
         vec._pattern_ = re.compile(token_pattern)
         vec._char_cache_ = {}
+        vec._unit_sq_cache_ = {}
         vec.vocabulary_ = {str(f): int(i) for f, i in vocabulary.items()}
         vec.n_features_out_ = len(cols)
         return vec
@@ -318,6 +375,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         state = dict(self.__dict__)
         state.pop("_pattern_", None)  # compiled again on load
         state.pop("_char_cache_", None)
+        state.pop("_unit_sq_cache_", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -325,3 +383,4 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if "n_features_out_" in state:
             self._pattern_ = re.compile(self.token_pattern)
             self._char_cache_ = {}
+            self._unit_sq_cache_ = {}
