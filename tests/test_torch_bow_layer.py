@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import intentroute
 from intentroute import Cascade, Policy
@@ -232,3 +234,56 @@ def test_default_cascade_uses_the_classifier_after_the_rules() -> None:
     assert cascade.policy_for("torch_bow") == Policy(0.6)
     route = cascade.route("is nvda up for me this month")
     assert route.layer == "torch_bow" and route.extracted == {"symbol": "NVDA", "timeframe": "this month"}
+
+
+# -- the precomputed-unit path equals the estimators ------------------------------------------
+FAST_TRAIN = ["price of aapl", "aapl quote aapl quote", "my cash balance", "how much cash", "wire my money"]
+FAST_TRAIN += ["deposit status", "explain etfs", "what is a bond", "bond yields explained", "cash cash cash"]
+FAST_LABELS = ["q", "q", "c", "c", "t", "t", "f", "f", "f", "c"]
+PROBES = ["", "aapl", "zzzz unknownword", "CASH cash cash balance", "Émile's cash", "İstanbul quote"]
+PROBES += ["bond bond bond", "price of msft today", "a\x00b cash", "qoute for aapl", "'''", "x" * 300]
+FEATURE_SETTINGS = [
+    {},  # the seed's: raw counts, no norm
+    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None},  # the default
+    {"weighting": "tfidf", "norm": "l2", "sublinear_tf": True, "char_ngrams": (3, 4)},  # the general path
+    {"weighting": "binary", "char_ngrams": (2, 3)},
+    {"hashing": True, "n_features": 64, "char_ngrams": (3, 3), "norm": "l2_sum"},
+    {"ngram_max": 3, "weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 3)},
+    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (2, 3), "max_vocab": 20},  # words cut from the vocabulary
+    {"weighting": "tfidf", "norm": "l2_sum", "token_pattern": r"[A-Za-z_]+"},  # no fast tokeniser
+]
+
+
+def fast_model(params: dict[str, object], hidden: int) -> tuple[object, BowVectorizer, TorchBowClassifier]:
+    from intentroute.bundle import Bundle, BundlePaths
+    from intentroute.layers.torch_bow import _Model
+
+    vec = BowVectorizer(**params).fit(FAST_TRAIN)  # type: ignore[arg-type]
+    clf = TorchBowClassifier(epochs=20, random_state=0, hidden_size=hidden).fit(vec.transform(FAST_TRAIN), FAST_LABELS)
+    return _Model(Bundle(BundlePaths.folder("."), vec, clf, {})), vec, clf
+
+
+@pytest.mark.parametrize("hidden", [0, 8])
+@pytest.mark.parametrize("params", FEATURE_SETTINGS, ids=str)
+def test_layer_probabilities_equal_the_estimators_on_every_path(params: dict[str, object], hidden: int) -> None:
+    model, vec, clf = fast_model(params, hidden)
+    reference = clf.predict_proba(vec.transform(PROBES))
+    single = np.array([model.proba(t) for t in PROBES])  # type: ignore[attr-defined]
+    batch, known = model.score_batch(PROBES)  # type: ignore[attr-defined]
+    assert np.allclose(single, reference, atol=1e-6) and np.allclose(batch, single, atol=1e-12)
+    assert known.tolist() == [model.known_words(model.tokens(t)) for t in PROBES]  # type: ignore[attr-defined]
+    assert np.allclose(model.proba_batch(list(reversed(PROBES))), batch[::-1], atol=1e-12)  # type: ignore[attr-defined]
+
+
+DEFAULT_FAST = fast_model(FEATURE_SETTINGS[1], 0)
+
+
+@given(st.lists(st.text(max_size=40) | st.sampled_from(FAST_TRAIN), max_size=6))
+def test_any_strings_score_like_the_estimators_alone_and_in_batches(texts: list[str]) -> None:
+    model, vec, clf = DEFAULT_FAST
+    single = np.array([model.proba(t) for t in texts]).reshape(len(texts), len(clf.classes_))  # type: ignore[attr-defined]
+    assert np.allclose(model.proba_batch(texts), single, atol=1e-12)  # type: ignore[attr-defined]
+    if texts:
+        assert np.allclose(single, clf.predict_proba(vec.transform(texts)), atol=1e-6)
+    for t in texts:
+        assert model.tokens(t) == vec._tokens(t)  # type: ignore[attr-defined]

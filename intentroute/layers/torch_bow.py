@@ -10,8 +10,10 @@ without it, or without the files, the layer is unavailable and the cascade skips
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -19,40 +21,120 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import ConfigError, IntentRouteError, LayerUnavailable
 from ..hookspecs import hookimpl
+from ..text import TOKEN_PATTERN
 from ..types import Candidate, LayerResult
 
 __all__ = ["TorchBowLayer"]
 
 
+def _softmax(z: np.ndarray) -> list[float]:
+    e = np.exp(z - z.max())
+    out: list[float] = (e / e.sum()).tolist()
+    return out
+
+
+_LOWER_TOKEN_RE = re.compile(r"[a-z0-9']+")
+_SEPARATOR = "\x00"
+# For ASCII text, the seed's tokens (runs of [A-Za-z0-9'], lower-cased) are what str.split()
+# leaves after mapping every other character to a space: one C pass instead of a regex.
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'")
+_ASCII_TOKENS = {c: (chr(c).lower() if chr(c) in _TOKEN_CHARS else " ") for c in range(128)}
+_ASCII_BATCH_TOKENS = {**_ASCII_TOKENS, 0: _SEPARATOR}  # keeps the separator between texts
+_UNKNOWN_CACHE = 20_000  # words outside the vocabulary whose scores are remembered
+
+
 class _Model:
-    """A loaded bundle prepared for fast single-utterance scoring."""
+    """A loaded bundle prepared for fast scoring.
+
+    With features that add up over an utterance's units (``count`` or ``tfidf`` weights without
+    ``sublinear_tf``, ``norm`` ``None`` or ``"l2_sum"``: the default preset and the seed's), each
+    unit's contribution to the first layer is computed once: a table row per vocabulary word (the
+    word's own feature with all its character n-grams) and per feature column (word n-grams),
+    with the unit's squared length in a last column. Scoring an utterance is then a lookup per
+    word and per word pair, one gather-and-sum, and a softmax. Other feature settings (``binary``,
+    ``sublinear_tf``, exact ``l2``) take the general path, one row per feature column.
+    Probabilities equal the vectorizer + classifier's on every path (tested).
+    """
 
     def __init__(self, bundle: Any) -> None:
         self.bundle = bundle
-        self.vec = bundle.vectorizer
-        clf = bundle.classifier
+        vec = self.vec = bundle.vectorizer
+        clf = self.clf = bundle.classifier
         self.labels = bundle.labels
         self.temperature = bundle.temperature
         self.linear = not clf.hidden_size
-        # per feature column, the row of weights it adds to the logits (float64: no surprises)
-        first = clf.coef_ if self.linear else clf.hidden_coef_
-        self.rows = np.ascontiguousarray(first.T, dtype=np.float64)  # multiplied by the idf, then float32
+        self.vocab = vec.vocabulary_
+        self.fast_tokens = vec.lowercase and vec.token_pattern == TOKEN_PATTERN
+        first = np.asarray(clf.coef_ if self.linear else clf.hidden_coef_, dtype=np.float64)
         self.bias = np.asarray(clf.intercept_ if self.linear else clf.hidden_intercept_, dtype=np.float64)
-        self.clf = clf
-        self.vocab = self.vec.vocabulary_
-        idf = getattr(self.vec, "idf_", None) if self.vec.weighting == "tfidf" else None
-        if idf is not None:
-            self.rows = self.rows * np.asarray(idf, dtype=np.float64)[:, None]
-        # float32 halves the memory a single utterance touches (its rows are scattered over the
-        # table); every sum over them is still taken in float64
-        self.rows = np.ascontiguousarray(self.rows, dtype=np.float32)
-        self.rows64 = self.rows.astype(np.float64)  # the same values, for the batch's sparse product
-        self.sq_weight = np.ones(len(self.rows)) if idf is None else np.asarray(idf, dtype=np.float64) ** 2
+        self.width = first.shape[0]
+        idf = vec._feature_weights()
+        # per feature column, the row of weights it adds to the first layer, times its idf
+        feat = first.T if idf is None else first.T * idf[:, None]
+        self.additive = vec.weighting != "binary" and not vec.sublinear_tf and vec.norm in (None, "l2_sum")
+        if self.additive:
+            self._build_units(feat, idf)
+        else:
+            # float32 halves the memory a single utterance touches; sums are still in float64
+            self.rows = np.ascontiguousarray(feat, dtype=np.float32)
+            self.rows64 = self.rows.astype(np.float64)  # the same values, for the batch's sparse product
+            self.sq_weight = np.ones(len(feat)) if idf is None else idf**2
+
+    def _build_units(self, feat: np.ndarray, idf: np.ndarray | None) -> None:
+        vec, width = self.vec, self.width
+        n_feat = len(feat)
+        columns = np.empty((n_feat, width + 1))
+        columns[:, :width] = feat
+        columns[:, width] = 1.0 if idf is None else idf**2
+        words: list[str] = []
+        if self.vocab is not None:  # hashing: every word is scored on first sight, then remembered
+            words = [f for f in self.vocab if vec._tokens(f) == [f]]
+        singles = [[w] for w in words]
+        word_rows = np.zeros((len(words) + 1, width + 1))  # the last row: zeros, for absent word pairs
+        if words:
+            word_rows[:-1, :width] = vec._counts(singles).astype(np.float64) @ feat
+            word_rows[:-1, width] = vec._unit_squared_norms(singles)
+        self.table = np.vstack([columns, word_rows])
+        self.zero_row = len(self.table) - 1
+        self.token_row = {w: n_feat + i for i, w in enumerate(words)}
+        self.separator_row = len(self.table)  # in the batch's lookups only; never a token
+        self.token_row_batch = {**self.token_row, _SEPARATOR: self.separator_row}
+        # word pairs by (first, second) token: pairwise() yields those tuples, no string to build
+        self.pair_col: dict[tuple[str, str], int] | None = None
+        if self.vocab is not None and vec.ngram_max == 2 and self.fast_tokens:
+            self.pair_col = {}
+            for f, c in self.vocab.items():
+                first, sep, second = f.partition("_")
+                if sep and _LOWER_TOKEN_RE.fullmatch(first) and _LOWER_TOKEN_RE.fullmatch(second):
+                    self.pair_col[(first, second)] = c
+        if self.linear:  # the temperature divides the logits: fold it into the table and the bias
+            self.table[:, :width] /= self.temperature
+            self.bias = self.bias / self.temperature
+        self.bias_list: list[float] = self.bias.tolist()
+        self._unknown: dict[str, np.ndarray] = {}
+
+    def _unknown_row(self, token: str) -> np.ndarray:
+        """The table row a word outside the vocabulary would have (its character n-grams)."""
+        row = self._unknown.get(token)
+        if row is None:
+            vec = self.vec
+            counts = vec._counts([[token]])  # the word's own feature and character n-grams
+            row = np.zeros(self.width + 1)
+            if counts.nnz:
+                row[: self.width] = counts.data.astype(np.float64) @ self.table[counts.indices, : self.width]
+            row[self.width] = vec.token_squared_norm(token)
+            if len(self._unknown) >= _UNKNOWN_CACHE:
+                self._unknown.clear()
+            self._unknown[token] = row
+        return row
 
     def tokens(self, text: str) -> list[str]:
+        if self.fast_tokens and text.isascii():  # same tokens: lower-casing ASCII keeps every boundary
+            return text.translate(_ASCII_TOKENS).split()
         found: list[str] = self.vec._tokens(text)
         return found
 
@@ -60,60 +142,169 @@ class _Model:
         """How many of the utterance's word tokens the model was trained on (hashing: all)."""
         if self.vocab is None:
             return len(tokens)
-        return sum(1 for t in tokens if t in self.vocab)
+        vocab = self.vocab
+        return sum(1 for t in tokens if t in vocab)
 
     def proba(self, text: str) -> list[float]:
         """Probabilities for one utterance (see :meth:`proba_tokens`)."""
         return self.proba_tokens(self.tokens(text))
 
     def proba_tokens(self, tokens: list[str]) -> list[float]:
-        """Probabilities for one tokenised utterance, equal to the vectorizer + classifier's
-        (tested), with as few NumPy calls as possible: an utterance has only tens of features."""
-        cols: list[int] = self.vec._row_columns(tokens)
-        if not cols:
-            z = self.bias if self.linear else self._head(self.bias)
-        else:
-            w = self.vec.weighting
-            distinct = set(cols)
-            if len(distinct) == len(cols) or w == "binary":
-                # every feature once (the usual case) or binary weights: each weight is 1 before
-                # the idf, under any weighting, so the logits are a plain sum of rows
-                u = np.fromiter(distinct, dtype=np.intp, count=len(distinct))
-                z = self.rows[u].sum(axis=0, dtype=np.float64)
-                sq = float(self.sq_weight[u].sum())
-            else:
-                counts = Counter(cols)
-                u = np.fromiter(counts, dtype=np.intp, count=len(counts))
-                if w == "binary":
-                    vals = np.ones(len(counts))
-                elif self.vec.sublinear_tf:
-                    vals = np.array([1.0 + math.log(c) if c > 1 else 1.0 for c in counts.values()])
-                else:
-                    vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-                # rows and squared weights are pre-multiplied by the idf (see __init__)
-                z = vals @ self.rows[u].astype(np.float64)
-                sq = float((vals * vals) @ self.sq_weight[u])
-            if self.vec.norm == "l2":
-                z = z / math.sqrt(sq)
-            z = z + self.bias
-            if not self.linear:
-                z = self._head(z)
-        zs = (z / self.temperature).tolist()
-        m = max(zs)
-        e = [math.exp(v - m) for v in zs]
+        """Probabilities for one tokenised utterance, with as few NumPy calls as possible."""
+        if not self.additive:
+            z = self._first_layer_columns(tokens)
+            return _softmax((z if self.linear else self._head(z)) / self.temperature)
+        u = self._unit_sum(tokens)
+        sq = float(u[-1])
+        scale = 1.0 / math.sqrt(sq) if sq > 0 and self.vec.norm == "l2_sum" else 1.0
+        if not self.linear:
+            return _softmax(self._head(u[:-1] * scale + self.bias) / self.temperature)
+        if self.width > 64:
+            return _softmax(u[:-1] * scale + self.bias)  # temperature folded in (see _build_units)
+        # few intents: plain floats are faster than NumPy calls
+        logits = [v * scale + b for v, b in zip(u.tolist(), self.bias_list, strict=False)]
+        top = max(logits)
+        e = [math.exp(v - top) for v in logits]
         total = sum(e)
         return [v / total for v in e]
+
+    def _unit_sum(self, tokens: list[str]) -> np.ndarray:
+        """The sum of the utterance's unit rows: first-layer inputs, then the squared length."""
+        get = self.token_row.get
+        ids = [get(t, -1) for t in tokens]
+        unknown = None
+        if -1 in ids:
+            unknown = [t for t, r in zip(tokens, ids, strict=True) if r < 0]
+            ids = [r for r in ids if r >= 0]
+        if self.pair_col is not None:
+            pair, zero = self.pair_col.get, self.zero_row
+            ids += [pair(p, zero) for p in itertools.pairwise(tokens)]
+        else:
+            ids += self.vec._ngram_columns(tokens)
+        u: np.ndarray = self.table.take(np.array(ids, dtype=np.intp), axis=0).sum(axis=0)
+        if unknown:
+            for t in unknown:
+                u += self._unknown_row(t)
+        return u
+
+    def _first_layer_columns(self, tokens: list[str]) -> np.ndarray:
+        cols: list[int] = self.vec._row_columns(tokens)
+        if not cols:
+            return self.bias
+        w = self.vec.weighting
+        distinct = set(cols)
+        if len(distinct) == len(cols) or w == "binary":
+            # every feature once (the usual case) or binary weights: each weight is 1 before
+            # the idf, under any weighting, so the first layer is a plain sum of rows
+            u = np.fromiter(distinct, dtype=np.intp, count=len(distinct))
+            z = self.rows[u].sum(axis=0, dtype=np.float64)
+            sq = float(self.sq_weight[u].sum())
+        else:
+            counts = Counter(cols)
+            u = np.fromiter(counts, dtype=np.intp, count=len(counts))
+            if self.vec.sublinear_tf:
+                vals = np.array([1.0 + math.log(c) if c > 1 else 1.0 for c in counts.values()])
+            else:
+                vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            # rows and squared weights are pre-multiplied by the idf (see __init__)
+            z = vals @ self.rows[u].astype(np.float64)
+            sq = float((vals * vals) @ self.sq_weight[u])
+        if self.vec.norm == "l2":
+            z = z / math.sqrt(sq)
+        out: np.ndarray = z + self.bias
+        return out
 
     def _head(self, h: np.ndarray) -> np.ndarray:
         out: np.ndarray = np.maximum(h, 0.0) @ self.clf.coef_.T.astype(np.float64) + self.clf.intercept_
         return out
 
-    def proba_batch(self, texts: list[str], token_lists: list[list[str]] | None = None) -> np.ndarray:
-        """Probabilities for many utterances: the same float64 arithmetic as :meth:`proba`, as
-        sparse products over the whole batch (``token_lists``: the texts already tokenised)."""
-        vec = self.vec
-        if token_lists is None:
+    def proba_batch(self, texts: list[str]) -> np.ndarray:
+        """Probabilities for many utterances (see :meth:`score_batch`)."""
+        return self.score_batch(texts)[0]
+
+    def score_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities for many utterances, and how many of each one's words the model knows.
+
+        The same float64 arithmetic as :meth:`proba`, as sparse products over the whole batch.
+        """
+        if self.additive:
+            z, known = self._batch_units(texts)
+            if not self.linear:
+                z = self._head(z) / self.temperature
+        else:
             token_lists = [self.tokens(t) for t in texts]
+            known = np.array([self.known_words(toks) for toks in token_lists], dtype=np.intp)
+            z = self._batch_columns(token_lists)
+            z = (z if self.linear else self._head(z)) / self.temperature
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return out, known
+
+    def _flat_tokens(self, texts: list[str]) -> list[str]:
+        """The tokens of all texts in one list, texts separated by ``"\\x00"`` (never a token)."""
+        if self.fast_tokens:
+            joined = " \x00 ".join(texts)
+            if joined.isascii() and joined.count(_SEPARATOR) == len(texts) - 1:
+                return joined.translate(_ASCII_BATCH_TOKENS).split()  # one pass for the whole batch
+        flat = []
+        for i, text in enumerate(texts):
+            if i:
+                flat.append(_SEPARATOR)
+            flat.extend(self.tokens(text))
+        return flat
+
+    def _batch_units(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.width)), np.zeros(0, dtype=np.intp)
+        flat = self._flat_tokens(texts)
+        get = self.token_row_batch.get
+        ids = np.fromiter(map(get, flat, itertools.repeat(-1)), dtype=np.intp, count=len(flat))
+        ids[ids == self.separator_row] = -2
+        is_word = ids != -2
+        row_of = np.cumsum(~is_word)  # the text each token belongs to
+        known = ids >= 0
+        n_rows = len(self.table)
+        if self.pair_col is not None:
+            # one row of the sparse unit matrix per text, two entries per token position: the
+            # word (weight 0 when absent) and the pair it starts (the zero row when absent; a
+            # pair across two texts includes the separator, which no pair in the table has)
+            pair, zero = self.pair_col.get, self.zero_row
+            entries = np.empty(2 * len(flat), dtype=np.intp)
+            entries[0::2] = np.where(known, ids, zero)
+            entries[1::2] = zero
+            entries[1:-1:2] = np.fromiter(
+                map(pair, itertools.pairwise(flat), itertools.repeat(zero)), dtype=np.intp, count=len(flat) - 1
+            )
+            weights = np.ones(2 * len(flat))
+            weights[0::2] = known
+            indptr = np.concatenate([[0], np.cumsum(2 * np.bincount(row_of, minlength=n))])
+            units = sp.csr_matrix((weights, entries, indptr), shape=(n, n_rows))
+        else:
+            bounds = np.flatnonzero(~is_word)
+            token_lists = [flat[a + 1 : b] for a, b in itertools.pairwise([-1, *bounds.tolist(), len(flat)])]
+            pair_lists = [self.vec._ngram_columns(toks) for toks in token_lists]
+            pair_ids = np.array([c for cols in pair_lists for c in cols], dtype=np.intp)
+            pair_rows = np.repeat(np.arange(n), [len(cols) for cols in pair_lists])
+            rows = np.concatenate([row_of[known], pair_rows])
+            cols = np.concatenate([ids[known], pair_ids])
+            units = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(n, n_rows))
+        z = np.asarray(units @ self.table)
+        missing = np.flatnonzero(is_word & ~known)
+        if len(missing):
+            names, inverse = np.unique(np.array([flat[i] for i in missing], dtype=object), return_inverse=True)
+            extra = np.array([self._unknown_row(str(t)) for t in names])
+            np.add.at(z, row_of[missing], extra[inverse])
+        words_per_text = np.bincount(row_of[is_word if self.vocab is None else known], minlength=n)
+        sq = z[:, -1]
+        z = z[:, :-1]
+        if self.vec.norm == "l2_sum":
+            z = z / np.where(sq > 0, np.sqrt(np.maximum(sq, 1e-300)), 1.0)[:, None]
+        out: np.ndarray = z + self.bias
+        return out, words_per_text
+
+    def _batch_columns(self, token_lists: list[list[str]]) -> np.ndarray:
+        vec = self.vec
         counts = vec._counts(token_lists).astype(np.float64)
         if vec.weighting == "binary":
             counts.data[:] = 1.0
@@ -123,12 +314,7 @@ class _Model:
         if vec.norm == "l2":
             sq = counts.multiply(counts) @ self.sq_weight
             z = z / np.where(sq > 0, np.sqrt(np.maximum(sq, 1e-300)), 1.0)[:, None]
-        z = z + self.bias
-        if not self.linear:
-            z = self._head(z)
-        z = z / self.temperature
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        out: np.ndarray = z + self.bias
         return out
 
 
@@ -285,22 +471,23 @@ class TorchBowLayer:
         top = cands[0]
         return LayerResult(cands, evidence=[f"model label {top.intent} p={top.score:.3f} (T={model.temperature:.2f})"])
 
-    def _unknown(self, model: _Model, tokens: list[str]) -> LayerResult | None:
-        if self.min_known_words and model.known_words(tokens) < self.min_known_words:
-            return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
-        return None
+    def _too_few_known(self) -> LayerResult:
+        return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
 
     def route(self, text: str) -> LayerResult:
         model = self._current()
         tokens = model.tokens(text)  # once, for the known-word check and the features
-        return self._unknown(model, tokens) or self._result(model, model.proba_tokens(tokens))
+        if self.min_known_words and model.known_words(tokens) < self.min_known_words:
+            return self._too_few_known()
+        return self._result(model, model.proba_tokens(tokens))
 
     def route_batch(self, texts: list[str]) -> list[LayerResult]:
         model = self._current()
-        token_lists = [model.tokens(t) for t in texts]
-        probs = model.proba_batch(list(texts), token_lists)
+        probs, known = model.score_batch(list(texts))
+        few = self._too_few_known()
         return [
-            self._unknown(model, toks) or self._result(model, p) for toks, p in zip(token_lists, probs, strict=True)
+            few if k < self.min_known_words else self._result(model, p)
+            for k, p in zip(known.tolist(), probs, strict=True)
         ]
 
     def status(self) -> dict[str, Any]:
