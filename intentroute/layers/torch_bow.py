@@ -111,6 +111,20 @@ class _Model:
                 first, sep, second = f.partition("_")
                 if sep and _LOWER_TOKEN_RE.fullmatch(first) and _LOWER_TOKEN_RE.fullmatch(second):
                     self.pair_col[(first, second)] = c
+        # for batches, the same pairs as sorted integers (first word's index * words + second's),
+        # found for a whole batch at once by np.searchsorted; only when every pair's two words are
+        # vocabulary words, which a vocabulary cut at max_vocab can break at the cut
+        self.pair_keys: np.ndarray | None = None
+        if self.pair_col is not None and all(a in self.token_row and b in self.token_row for a, b in self.pair_col):
+            n_words = len(words)
+            keys = np.array(
+                [(self.token_row[a] - n_feat) * n_words + self.token_row[b] - n_feat for a, b in self.pair_col],
+                dtype=np.int64,
+            )
+            order = np.argsort(keys)
+            self.pair_keys = keys[order]
+            self.pair_key_col = np.fromiter(self.pair_col.values(), dtype=np.intp, count=len(keys))[order]
+            self.n_words, self.n_feat = n_words, n_feat
         if self.linear:  # the temperature divides the logits: fold it into the table and the bias
             self.table[:, :width] /= self.temperature
             self.bias = self.bias / self.temperature
@@ -269,13 +283,21 @@ class _Model:
             # one row of the sparse unit matrix per text, two entries per token position: the
             # word (weight 0 when absent) and the pair it starts (the zero row when absent; a
             # pair across two texts includes the separator, which no pair in the table has)
-            pair, zero = self.pair_col.get, self.zero_row
+            zero = self.zero_row
             entries = np.empty(2 * len(flat), dtype=np.intp)
             entries[0::2] = np.where(known, ids, zero)
             entries[1::2] = zero
-            entries[1:-1:2] = np.fromiter(
-                map(pair, itertools.pairwise(flat), itertools.repeat(zero)), dtype=np.intp, count=len(flat) - 1
-            )
+            if self.pair_keys is not None and len(self.pair_keys) and len(flat) > 1:
+                both = known[:-1] & known[1:]
+                keys = (ids[:-1] - self.n_feat) * self.n_words + (ids[1:] - self.n_feat)
+                at = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
+                hit = both & (self.pair_keys[at] == keys)
+                entries[1:-1:2] = np.where(hit, self.pair_key_col[at], zero)
+            else:
+                pair = self.pair_col.get
+                entries[1:-1:2] = np.fromiter(
+                    map(pair, itertools.pairwise(flat), itertools.repeat(zero)), dtype=np.intp, count=len(flat) - 1
+                )
             weights = np.ones(2 * len(flat))
             weights[0::2] = known
             indptr = np.concatenate([[0], np.cumsum(2 * np.bincount(row_of, minlength=n))])
