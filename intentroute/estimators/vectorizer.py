@@ -236,10 +236,11 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit_transform(self, X: Iterable[str], y: Any = None, **fit_params: Any) -> sp.csr_matrix:
         """``fit(X).transform(X)``, tokenising each text once."""
         texts = self._check_texts(X)
-        token_lists = self._fit(texts)
-        return self._weigh(self._counts(token_lists), token_lists)
+        token_lists, counts = self._fit(texts)
+        return self._weigh(self._counts(token_lists) if counts is None else counts, token_lists)
 
-    def _fit(self, texts: list[str]) -> list[list[str]]:
+    def _fit(self, texts: list[str]) -> tuple[list[list[str]], sp.csr_matrix | None]:
+        """Fit on ``texts``; their token lists, and their counts when fitting needed them (TF-IDF)."""
         self._validate_params_()
         self._pattern_ = re.compile(self.token_pattern)
         self._char_cache_: dict[str, list[int]] = {}
@@ -265,11 +266,12 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 ranked = ranked[: self.max_vocab]
             self.vocabulary_ = {f: i for i, (f, _) in enumerate(ranked)}
             self.n_features_out_ = len(self.vocabulary_)
+        counts = None
         if self.weighting == "tfidf":
             counts = self._counts(token_lists)
             df = np.bincount(counts.indices, minlength=self.n_features_out_).astype(np.float64)
             self.idf_ = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
-        return token_lists
+        return token_lists, counts
 
     # -- transforming ------------------------------------------------------------------------
 
