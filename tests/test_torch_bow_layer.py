@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -285,5 +286,6 @@ def test_any_strings_score_like_the_estimators_alone_and_in_batches(texts: list[
     assert np.allclose(model.proba_batch(texts), single, atol=1e-12)  # type: ignore[attr-defined]
     if texts:
         assert np.allclose(single, clf.predict_proba(vec.transform(texts)), atol=1e-6)
+    seed_token = re.compile(r"[A-Za-z0-9']+")  # the seed's tokeniser, which the fast paths must equal
     for t in texts:
-        assert model.tokens(t) == vec._tokens(t)  # type: ignore[attr-defined]
+        assert model.tokens(t) == [w.lower() for w in seed_token.findall(t)]  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from intentroute.estimators import BowVectorizer
+from intentroute.text import tokenize
 
 TEXTS = [
     "What's AAPL trading at?",
@@ -260,3 +261,15 @@ def test_l2_sum_equals_l2_when_no_two_units_share_a_feature(ws: list[str]) -> No
     summed = BowVectorizer(ngram_max=1, weighting="tfidf", norm="l2_sum").fit(TEXTS)
     text = " ".join(ws)
     assert np.allclose(exact.transform([text]).toarray(), summed.transform([text]).toarray(), atol=1e-6)
+
+
+ASCII_HEAVY = st.text(alphabet=st.characters(max_codepoint=127) | st.sampled_from("ÉßİK\u2019"), max_size=40)
+
+
+@given(st.text(max_size=40) | ASCII_HEAVY)
+def test_the_fast_tokeniser_equals_the_seed_regex_on_any_string(text: str) -> None:
+    seed = [t.lower() for t in re.findall(r"[A-Za-z0-9']+", text)]
+    assert tokenize(text) == seed
+    assert BowVectorizer().fit(TEXTS)._tokens(text) == seed
+    custom = BowVectorizer(token_pattern=r"[A-Za-z0-9']+|#").fit(TEXTS)  # not the seed's: the regex path
+    assert custom._tokens(text) == [t.lower() for t in re.findall(r"[A-Za-z0-9']+|#", text)]

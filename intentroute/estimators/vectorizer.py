@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import murmurhash3_32
 from sklearn.utils.validation import check_is_fitted
 
-from ..text import TOKEN_PATTERN, char_ngrams, word_ngrams
+from ..text import TOKEN_PATTERN, char_ngrams, tokenize, word_ngrams
 
 __all__ = ["BowVectorizer", "stable_hash"]
 
@@ -156,7 +156,14 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- fitting -----------------------------------------------------------------------------
 
+    @property
+    def _seed_tokens(self) -> bool:
+        """Whether the tokens are the seed's (its pattern, lower-cased): ``text.tokenize``."""
+        return bool(self.lowercase and self.token_pattern == TOKEN_PATTERN)
+
     def _tokens(self, text: str) -> list[str]:
+        if self._seed_tokens:
+            return tokenize(text)  # with its fast path for ASCII text
         tokens: list[str] = self._pattern_.findall(text)
         return [t.lower() for t in tokens] if self.lowercase else tokens
 
@@ -200,7 +207,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """Each column's weight before normalisation (the idf), or ``None`` for all ones."""
         return np.asarray(self.idf_, dtype=np.float64) if self.weighting == "tfidf" else None
 
-    def token_squared_norm(self, token: str) -> float:
+    def _token_squared_norm(self, token: str) -> float:
         """The squared length of one word occurrence's own weighted features (``l2_sum``'s unit)."""
         sq = self._unit_sq_cache_.get(token)
         if sq is None:
@@ -214,7 +221,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def _unit_squared_norms(self, token_lists: list[list[str]]) -> np.ndarray:
         """Per text, the sum of its units' squared lengths: the square of ``l2_sum``'s divisor."""
-        token_sq = self.token_squared_norm
+        token_sq = self._token_squared_norm
         out = np.fromiter((sum(token_sq(t) for t in toks) for toks in token_lists), np.float64, len(token_lists))
         indptr = [0]
         indices: list[int] = []

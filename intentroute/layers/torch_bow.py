@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ..errors import ConfigError, IntentRouteError, LayerUnavailable
 from ..hookspecs import hookimpl
-from ..text import TOKEN_PATTERN
+from ..text import ASCII_TOKEN_TABLE
 from ..types import Candidate, LayerResult
 
 __all__ = ["TorchBowLayer"]
@@ -39,11 +39,7 @@ def _softmax(z: np.ndarray) -> list[float]:
 
 _LOWER_TOKEN_RE = re.compile(r"[a-z0-9']+")
 _SEPARATOR = "\x00"
-# For ASCII text, the seed's tokens (runs of [A-Za-z0-9'], lower-cased) are what str.split()
-# leaves after mapping every other character to a space: one C pass instead of a regex.
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'")
-_ASCII_TOKENS = {c: (chr(c).lower() if chr(c) in _TOKEN_CHARS else " ") for c in range(128)}
-_ASCII_BATCH_TOKENS = {**_ASCII_TOKENS, 0: _SEPARATOR}  # keeps the separator between texts
+_ASCII_BATCH_TOKENS = {**ASCII_TOKEN_TABLE, 0: _SEPARATOR}  # text.tokenize's table, keeping the separator
 _UNKNOWN_CACHE = 20_000  # words outside the vocabulary whose scores are remembered
 
 
@@ -68,7 +64,6 @@ class _Model:
         self.temperature = bundle.temperature
         self.linear = not clf.hidden_size
         self.vocab = vec.vocabulary_
-        self.fast_tokens = vec.lowercase and vec.token_pattern == TOKEN_PATTERN
         first = np.asarray(clf.coef_ if self.linear else clf.hidden_coef_, dtype=np.float64)
         self.bias = np.asarray(clf.intercept_ if self.linear else clf.hidden_intercept_, dtype=np.float64)
         self.width = first.shape[0]
@@ -101,11 +96,12 @@ class _Model:
         self.table = np.vstack([columns, word_rows])
         self.zero_row = len(self.table) - 1
         self.token_row = {w: n_feat + i for i, w in enumerate(words)}
+        self.n_feat, self.n_words = n_feat, len(words)
         self.separator_row = len(self.table)  # in the batch's lookups only; never a token
         self.token_row_batch = {**self.token_row, _SEPARATOR: self.separator_row}
         # word pairs by (first, second) token: pairwise() yields those tuples, no string to build
         self.pair_col: dict[tuple[str, str], int] | None = None
-        if self.vocab is not None and vec.ngram_max == 2 and self.fast_tokens:
+        if self.vocab is not None and vec.ngram_max == 2 and vec._seed_tokens:
             self.pair_col = {}
             for f, c in self.vocab.items():
                 first, sep, second = f.partition("_")
@@ -114,17 +110,16 @@ class _Model:
         # for batches, the same pairs as sorted integers (first word's index * words + second's),
         # found for a whole batch at once by np.searchsorted; only when every pair's two words are
         # vocabulary words, which a vocabulary cut at max_vocab can break at the cut
-        self.pair_keys: np.ndarray | None = None
+        self.pair_keys: np.ndarray | None = None  # sorted keys, and the column of each
+        self.pair_key_col: np.ndarray | None = None
         if self.pair_col is not None and all(a in self.token_row and b in self.token_row for a, b in self.pair_col):
-            n_words = len(words)
             keys = np.array(
-                [(self.token_row[a] - n_feat) * n_words + self.token_row[b] - n_feat for a, b in self.pair_col],
+                [(self.token_row[a] - n_feat) * self.n_words + self.token_row[b] - n_feat for a, b in self.pair_col],
                 dtype=np.int64,
             )
             order = np.argsort(keys)
             self.pair_keys = keys[order]
             self.pair_key_col = np.fromiter(self.pair_col.values(), dtype=np.intp, count=len(keys))[order]
-            self.n_words, self.n_feat = n_words, n_feat
         if self.linear:  # the temperature divides the logits: fold it into the table and the bias
             self.table[:, :width] /= self.temperature
             self.bias = self.bias / self.temperature
@@ -140,15 +135,13 @@ class _Model:
             row = np.zeros(self.width + 1)
             if counts.nnz:
                 row[: self.width] = counts.data.astype(np.float64) @ self.table[counts.indices, : self.width]
-            row[self.width] = vec.token_squared_norm(token)
+            row[self.width] = vec._token_squared_norm(token)
             if len(self._unknown) >= _UNKNOWN_CACHE:
                 self._unknown.clear()
             self._unknown[token] = row
         return row
 
     def tokens(self, text: str) -> list[str]:
-        if self.fast_tokens and text.isascii():  # same tokens: lower-casing ASCII keeps every boundary
-            return text.translate(_ASCII_TOKENS).split()
         found: list[str] = self.vec._tokens(text)
         return found
 
@@ -256,7 +249,7 @@ class _Model:
 
     def _flat_tokens(self, texts: list[str]) -> list[str]:
         """The tokens of all texts in one list, texts separated by ``"\\x00"`` (never a token)."""
-        if self.fast_tokens:
+        if self.vec._seed_tokens:
             joined = " \x00 ".join(texts)
             if joined.isascii() and joined.count(_SEPARATOR) == len(texts) - 1:
                 return joined.translate(_ASCII_BATCH_TOKENS).split()  # one pass for the whole batch
@@ -287,7 +280,7 @@ class _Model:
             entries = np.empty(2 * len(flat), dtype=np.intp)
             entries[0::2] = np.where(known, ids, zero)
             entries[1::2] = zero
-            if self.pair_keys is not None and len(self.pair_keys) and len(flat) > 1:
+            if self.pair_keys is not None and self.pair_key_col is not None and len(self.pair_keys) and len(flat) > 1:
                 both = known[:-1] & known[1:]
                 keys = (ids[:-1] - self.n_feat) * self.n_words + (ids[1:] - self.n_feat)
                 at = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
