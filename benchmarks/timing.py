@@ -1,0 +1,35 @@
+"""Latency and throughput as every benchmark here reports them."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def p50_us(fn: Callable[[str], Any], texts: list[str], passes: int = 5) -> float:
+    """Median single-call time over ``texts``; the best of ``passes`` passes (this VM's timings
+    wander by tens of percent between passes, as timeit's documentation advises for any machine)."""
+    for t in texts[:50]:
+        fn(t)
+    best = float("inf")
+    for _ in range(passes):
+        times = []
+        for t in texts:
+            t0 = time.perf_counter_ns()
+            fn(t)
+            times.append((time.perf_counter_ns() - t0) / 1000)
+        best = min(best, statistics.median(times))
+    return round(best, 1)
+
+
+def throughput(fn: Callable[[list[str]], Any], texts: list[str], n: int = 20000, passes: int = 3) -> int:
+    """Utterances per second for one call on ``n`` texts; the best of ``passes`` calls."""
+    batch = (texts * (n // len(texts) + 1))[:n]
+    best = float("inf")
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        fn(batch)
+        best = min(best, time.perf_counter() - t0)
+    return round(n / best)
