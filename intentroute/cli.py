@@ -430,7 +430,15 @@ def evaluate(
     "--target",
     default="accuracy",
     show_default=True,
-    help="'accuracy' (rejections count as errors) or 'precision:P' (most coverage at precision >= P).",
+    help="'accuracy' (rejections count as errors), 'precision:P' (most coverage at precision >= P) or "
+    "'oos_recall:R' (most in-scope texts answered correctly while >= R of the out-of-scope ones go to clarify).",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=None,
+    help="Count a precision or recall level as reached only when its Clopper-Pearson lower bound is, "
+    "at this confidence (e.g. 0.95): for small validation sets.",
 )
 @click.option(
     "--out",
@@ -443,7 +451,13 @@ def evaluate(
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_friendly
 def tune(
-    data_file: Path, config_path: Path | None, target: str, out_file: Path | None, force: bool, as_json: bool
+    data_file: Path,
+    config_path: Path | None,
+    target: str,
+    confidence: float | None,
+    out_file: Path | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Fit each layer's threshold and margin on labelled data."""
     from .train import read_jsonl
@@ -452,19 +466,25 @@ def tune(
     if out_file is not None and out_file.exists() and not force:
         raise click.UsageError(f"{out_file} exists; pass --force to replace it")
     texts, labels = read_jsonl(data_file)
-    result = fit_policies(_cascade(config_path), texts, labels, target=target)
+    result = fit_policies(_cascade(config_path), texts, labels, target=target, confidence=confidence)
     if out_file is not None:
         save_policies(out_file, result, note=f" from {data_file.name}")
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    click.echo(f"target {result.target} on {result.examples} examples")
+    bound = f" with {result.confidence:g} confidence" if result.confidence is not None else ""
+    click.echo(f"target {result.target}{bound} on {result.examples} examples")
     for name, pol in result.policies.items():
         click.echo(f"  {name}: threshold {pol.threshold:g}, margin {pol.margin:g}")
     oos = f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""
     click.echo(f"accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}{oos}")
+    if result.in_scope_correct is not None and result.oos_recall is not None:
+        click.echo(f"in-scope texts answered correctly {result.in_scope_correct}")
     if not result.target_met:
-        click.echo(f"warning: no policy reaches {result.target}; these give the highest precision found", err=True)
+        measure = "out-of-scope recall" if result.target.startswith("oos_recall") else "precision"
+        click.echo(
+            f"warning: no policy reaches {result.target}{bound}; these give the highest {measure} found", err=True
+        )
     if out_file is not None:
         click.echo(f"wrote {out_file}")
 

@@ -289,3 +289,22 @@ def test_any_strings_score_like_the_estimators_alone_and_in_batches(texts: list[
     seed_token = re.compile(r"[A-Za-z0-9']+")  # the seed's tokeniser, which the fast paths must equal
     for t in texts:
         assert model.tokens(t) == [w.lower() for w in seed_token.findall(t)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("weight_scale", [1.0, 5000.0])  # 5000: logits whose exp overflows float64
+def test_many_intents_score_like_the_estimators_even_when_exp_would_overflow(weight_scale: float) -> None:
+    from intentroute.bundle import Bundle, BundlePaths
+    from intentroute.layers.torch_bow import _Model
+
+    texts = [f"{how} number {i} word{i} w{i % 7}" for how in ("intent", "ask") for i in range(80)]
+    labels = [f"i{i:02d}" for _ in range(2) for i in range(80)]  # 80 classes: the wide path
+    vec = BowVectorizer(**FEATURE_SETTINGS[1]).fit(texts)  # type: ignore[arg-type]
+    clf = TorchBowClassifier(epochs=30, lr=0.1, random_state=0).fit(vec.transform(texts), labels)
+    clf.coef_ = clf.coef_ * weight_scale
+    model = _Model(Bundle(BundlePaths.folder("."), vec, clf, {}))
+    probes = [*texts[:5], "", "word3 word4", "unknownword", "intent"]
+    reference = clf.predict_proba(vec.transform(probes))
+    single = np.array([model.proba(t) for t in probes])
+    assert np.isfinite(single).all()
+    assert np.allclose(single, reference, atol=1e-6)
+    assert np.allclose(model.proba_batch(probes), single, atol=1e-9)

@@ -3,13 +3,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import intentroute
 from intentroute import Cascade, Policy
 from intentroute.config import build_cascade
 from intentroute.errors import ConfigError
-from intentroute.tune import fit_policies, load_policies, parse_target, save_policies
+from intentroute.tune import fit_policies, load_policies, lower_bound, parse_target, save_policies
 from intentroute.types import Candidate, LayerResult
 
 from .conftest import run_cli
@@ -55,7 +58,8 @@ def test_precision_target_maximises_coverage_at_that_precision() -> None:
 
 def test_targets_are_parsed_strictly() -> None:
     assert parse_target("precision:0.9") == ("precision", 0.9)
-    for bad in ("recall", "precision:2", "precision:x"):
+    assert parse_target("oos_recall:0.8") == ("oos_recall", 0.8)
+    for bad in ("recall", "precision:2", "precision:x", "oos_recall:0", "recall:0.8", "oos_recall"):
         with pytest.raises(ConfigError, match="target must be"):
             parse_target(bad)
 
@@ -128,3 +132,62 @@ def test_an_unreachable_precision_target_says_so_and_gets_as_close_as_it_can() -
 def test_generated_background_examples_count_as_out_of_scope() -> None:
     result = fit_policies(Cascade([FIRST, SECOND]), TEXTS, [*GOLD[:4], "none"])
     assert result.oos_recall == 1.0 and result.accuracy == 1.0
+
+
+# in-scope texts i0..i9 answered right with scores 0.50..0.95; out-of-scope o0..o9 scored 0.05..0.95
+SPREAD = Table(
+    "spread",
+    {**{f"i{k}": [("x", 0.5 + 0.05 * k)] for k in range(10)}, **{f"o{k}": [("x", 0.05 + 0.1 * k)] for k in range(10)}},
+)
+SPREAD_TEXTS = [f"i{k}" for k in range(10)] + [f"o{k}" for k in range(10)]
+SPREAD_GOLD = ["x"] * 10 + ["oos"] * 10
+
+
+def test_oos_recall_target_answers_the_most_in_scope_texts_at_that_recall() -> None:
+    result = fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, target="oos_recall:0.8")
+    # rejecting o0..o7 (scores up to 0.75) needs a threshold above 0.75, which drops i0..i5
+    assert result.target_met and result.oos_recall == 0.8 and result.in_scope_correct == 0.4
+    assert 0.75 < result.policies["spread"].threshold <= 0.8
+    assert all("oos_recall" in point for point in result.curve)
+    with pytest.raises(ConfigError, match="needs out-of-scope examples"):
+        fit_policies(Cascade([SPREAD]), SPREAD_TEXTS[:10], SPREAD_GOLD[:10], target="oos_recall:0.8")
+
+
+def test_confidence_asks_the_lower_bound_to_reach_the_level() -> None:
+    plain = fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, target="oos_recall:0.6")
+    sure = fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, target="oos_recall:0.6", confidence=0.9)
+    assert plain.oos_recall == 0.6 and sure.target_met
+    # 10 of 10 rejected: lower bound 0.1 ** 0.1 = 0.79; 9 of 10: 0.66; 8 of 10: 0.55 < 0.6
+    assert sure.oos_recall == 0.9 and float(lower_bound(9, 10, 0.9)) >= 0.6 > float(lower_bound(8, 10, 0.9))
+    assert sure.policies["spread"].threshold > plain.policies["spread"].threshold
+    unreachable = fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, target="oos_recall:0.9", confidence=0.9)
+    assert not unreachable.target_met and unreachable.oos_recall == 1.0  # as close as it gets
+    strict = fit_policies(Cascade([FIRST]), TEXTS, GOLD, target="precision:0.5", confidence=0.5)
+    assert strict.target_met
+    with pytest.raises(ConfigError, match="confidence"):
+        fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, confidence=1.0)
+
+
+@given(st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(1, n), st.just(n))), st.floats(0.5, 0.99))
+def test_lower_bound_is_the_clopper_pearson_bound(kn: tuple[int, int], confidence: float) -> None:
+    from scipy.stats import binom
+
+    k, n = kn
+    bound = float(lower_bound(k, n, confidence))
+    assert 0.0 <= bound <= k / n
+    # the true proportion at the bound makes k or more successes exactly 1 - confidence likely
+    assert np.isclose(binom.sf(k - 1, n, bound), 1.0 - confidence, atol=1e-6)
+    assert float(lower_bound(k, n, None)) == k / n and float(lower_bound(0, n, confidence)) == 0.0
+
+
+def test_cli_tune_for_out_of_scope_recall_with_confidence(tmp_path: Path) -> None:
+    data = tmp_path / "val.jsonl"
+    rows = [("what's tsla trading at", "quotes"), ("list my holdings", "positions_list")]
+    rows += [(t, "oos") for t in ("tell me a joke", "asdf qwer", "book a flight to rome", "what's the weather")]
+    data.write_text("".join(json.dumps({"text": t, "intent": i}) + "\n" for t, i in rows))
+    out = run_cli("tune", "--data", str(data), "--target", "oos_recall:0.5", "--confidence", "0.8", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["confidence"] == 0.8 and result["oos_recall"] == 1.0 and result["in_scope_correct"] is not None
+    bad = run_cli("tune", "--data", str(data), "--confidence", "1.5")
+    assert bad.returncode == 2 and "--confidence" in bad.stderr

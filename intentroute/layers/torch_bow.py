@@ -124,6 +124,20 @@ class _Model:
             self.table[:, :width] /= self.temperature
             self.bias = self.bias / self.temperature
         self.bias_list: list[float] = self.bias.tolist()
+        # The wide softmax computes exp(logit) = exp(scale * sum) * exp(bias) without subtracting
+        # the largest logit, when no logit can leave +-700 (no overflow, no sum underflowing to 0).
+        # With l2_sum rows an utterance of n units has ||x|| <= sqrt(n), so |logit - bias| <= the
+        # largest class weight norm * sqrt(n): up to ``max_units`` units (words plus word pairs,
+        # fewer than twice the words) that form is exact and safe.
+        self.max_units = 0
+        self.exp_bias = np.ones(width)
+        if self.linear and vec.norm == "l2_sum":
+            coef = np.asarray(self.clf.coef_, dtype=np.float64)
+            weight_norm = float(np.linalg.norm(coef, axis=1).max()) / self.temperature
+            room = 700.0 - float(np.abs(self.bias).max())
+            if room > 0:
+                self.exp_bias = np.exp(self.bias)
+                self.max_units = int((room / weight_norm) ** 2) if weight_norm > 0 else 1 << 30
         self._unknown: dict[str, np.ndarray] = {}
 
     def _unknown_row(self, token: str) -> np.ndarray:
@@ -166,8 +180,16 @@ class _Model:
         scale = 1.0 / math.sqrt(sq) if sq > 0 and self.vec.norm == "l2_sum" else 1.0
         if not self.linear:
             return _softmax(self._head(u[:-1] * scale + self.bias) / self.temperature)
-        if self.width > 64:
-            return _softmax(u[:-1] * scale + self.bias)  # temperature folded in (see _build_units)
+        if self.width > 64:  # temperature folded in (see _build_units)
+            z = u[: self.width]
+            if 2 * len(tokens) <= self.max_units:  # every logit within +-700: two NumPy calls fewer
+                z *= scale
+                np.exp(z, out=z)
+                z *= self.exp_bias
+                z *= 1.0 / float(z.sum())
+                out: list[float] = z.tolist()
+                return out
+            return _softmax(z * scale + self.bias)
         # few intents: plain floats are faster than NumPy calls
         logits = [v * scale + b for v, b in zip(u.tolist(), self.bias_list, strict=False)]
         top = max(logits)
@@ -477,7 +499,7 @@ class TorchBowLayer:
 
     def _result(self, model: _Model, proba: Any) -> LayerResult:
         probs = proba.tolist() if isinstance(proba, np.ndarray) else proba
-        order = sorted(range(len(probs)), key=lambda i: -probs[i])
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)  # stable, as -p would be
         bg = self.background_label
         if bg is not None and model.labels[order[0]] == bg:
             return LayerResult(meta={"reason": f"out of scope: background class {bg!r} p={probs[order[0]]:.3f}"})
