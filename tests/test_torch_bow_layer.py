@@ -140,8 +140,12 @@ def test_the_background_class_makes_the_layer_abstain_and_never_appears_as_a_can
 
 def test_no_known_word_means_abstain() -> None:
     layer = TorchBowLayer()
-    assert layer.route("asdf qwer zxcv").abstained
-    assert not TorchBowLayer(min_known_words=0).route("asdf qwer zxcv").abstained
+    gated = layer.route("asdf qwer zxcv")
+    assert gated.abstained and "known word" in gated.meta["reason"]
+    # without the gate the model itself decides (the embedded one: its background class)
+    ungated = TorchBowLayer(min_known_words=0).route("asdf qwer zxcv")
+    assert "known word" not in ungated.meta.get("reason", "")
+    assert ungated.candidates or "background class" in ungated.meta["reason"]
 
 
 def test_a_label_the_cascade_does_not_know_is_not_accepted(tmp_path: Path) -> None:
