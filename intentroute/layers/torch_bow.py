@@ -186,7 +186,7 @@ class _Model:
                 z *= scale
                 np.exp(z, out=z)
                 z *= self.exp_bias
-                z *= 1.0 / float(z.sum())
+                z *= 1.0 / float(np.add.reduce(z))
                 out: list[float] = z.tolist()
                 return out
             return _softmax(z * scale + self.bias)
@@ -210,7 +210,8 @@ class _Model:
             ids += [pair(p, zero) for p in itertools.pairwise(tokens)]
         else:
             ids += self.vec._ngram_columns(tokens)
-        u: np.ndarray = self.table.take(np.array(ids, dtype=np.intp), axis=0).sum(axis=0)
+        # np.add.reduce and a list index: the same sum as .sum(axis=0), without two Python-level wrappers
+        u: np.ndarray = np.add.reduce(self.table.take(ids, axis=0), 0)
         if unknown:
             for t in unknown:
                 u += self._unknown_row(t)
