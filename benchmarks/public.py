@@ -6,8 +6,9 @@ On the same splits, in one run: intentroute's estimator with the default preset'
 (BowVectorizer + TorchBowClassifier), the same estimator with the energy score (log-sum-exp of the
 logits) as its confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF word + char
 n-grams + LinearSVC, and fastText (2-grams, 25 epochs) when it imports. Reported: test accuracy
-(CLINC150: in-scope test queries), training time, single-utterance p50; for CLINC150 a confidence
-threshold fitted in three ways, and with each on the test split the out-of-scope recall and the
+(CLINC150: in-scope test queries), training time, single-utterance p50 (of the CLINC150 models,
+timed round-robin at the end, each its best of 3 rounds); for CLINC150 a confidence threshold
+fitted in three ways, and with each on the test split the out-of-scope recall and the
 share of in-scope queries accepted and correct: "val", the lowest threshold that rejects 0.80 of
 the validation split's 100 out-of-scope queries; "val+oos_train", the same with CLINC150's 100
 out-of-scope training queries added (no pipeline here trains on them), as 100 queries measure a
@@ -182,6 +183,7 @@ def run(data: Path) -> dict[str, Any]:
     c_train, c_val, c_test = (load(data / "clinc150" / f"{s}.jsonl") for s in ("train", "val", "test"))
     o_val, o_test = load(data / "clinc150" / "oos_val.jsonl"), load(data / "clinc150" / "oos_test.jsonl")
     o_train = load(data / "clinc150" / "oos_train.jsonl")
+    fitted = []
     for pipe in pipelines():
         r: dict[str, Any] = {}
         t0 = time.perf_counter()
@@ -213,9 +215,16 @@ def run(data: Path) -> dict[str, Any]:
             r[f"clinc_threshold_{rule}"] = round(threshold, 4)
             r[f"clinc_oos_recall_{rule}"] = round(float((oos_conf < threshold).mean()), 4)
             r[f"clinc_in_scope_accepted_correct_{rule}"] = round(float((correct & (conf >= threshold)).mean()), 4)
-        r["p50_us"] = p50_us(pipe.one, c_test[0][:1000])
         results[pipe.name] = r
+        fitted.append(pipe)
         print(pipe.name, json.dumps(r), flush=True)
+    # p50 of the CLINC150 models, round-robin, each pipeline's best round: this VM's speed drifts by
+    # up to 2x over minutes, and a pipeline timed alone could land in a slow phase the others missed
+    for _ in range(3):
+        for pipe in fitted:
+            r = results[pipe.name]
+            r["p50_us"] = min(r.get("p50_us", float("inf")), p50_us(pipe.one, c_test[0][:1000], passes=2))
+    print("p50 us:", json.dumps({p.name: results[p.name]["p50_us"] for p in fitted}), flush=True)
 
     import intentroute
 
