@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_threshold_fitting_example_runs_and_meets_its_recall_target() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "fit_thresholds.py")], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    goal = next(i for i, line in enumerate(lines) if line.startswith("reject 97%"))
+    assert "target not reached" not in lines[goal]
+    recall = float(lines[goal + 1].split("out-of-scope recall ")[1].split(",")[0])
+    assert recall >= 0.97
+    assert "-> clarify" in out.stdout
