@@ -34,12 +34,17 @@ lint: $(VENV)/.test-installed
 	$(PY) -m mypy
 
 # The embedded brokerage model, reproducible bit for bit: the same templates, seed and presets
-# give the same bundle bytes (training runs single-threaded).
-MODEL_DIR := intentroute/domains/brokerage/bundle
+# give the same bundle bytes (training runs single-threaded). Then the classifier's threshold,
+# fitted on the model's validation split (its background examples count as out of scope); the
+# rules keep the seed's policy from cascade.toml.
+DOMAIN_DIR := intentroute/domains/brokerage
+MODEL_DIR := $(DOMAIN_DIR)/bundle
 model: $(VENV)/.test-installed
 	rm -rf build/model-data
 	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template --background brokerage
 	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --force
+	$(PY) -m intentroute tune --data build/model-data/intent_val.jsonl --config $(DOMAIN_DIR)/cascade.toml \
+		--layer torch_bow --target oos_recall:0.8 --confidence 0.95 --out $(DOMAIN_DIR)/policies.toml --force
 
 bench: $(VENV)/.test-installed
 	$(PIP) install fasttext-wheel

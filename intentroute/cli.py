@@ -441,6 +441,12 @@ def evaluate(
     "at this confidence (e.g. 0.95): for small validation sets.",
 )
 @click.option(
+    "--layer",
+    "layers",
+    multiple=True,
+    help="Fit only this layer's policy (repeatable); the others keep their configured policies.",
+)
+@click.option(
     "--out",
     "out_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -455,6 +461,7 @@ def tune(
     config_path: Path | None,
     target: str,
     confidence: float | None,
+    layers: tuple[str, ...],
     out_file: Path | None,
     force: bool,
     as_json: bool,
@@ -466,7 +473,9 @@ def tune(
     if out_file is not None and out_file.exists() and not force:
         raise click.UsageError(f"{out_file} exists; pass --force to replace it")
     texts, labels = read_jsonl(data_file)
-    result = fit_policies(_cascade(config_path), texts, labels, target=target, confidence=confidence)
+    result = fit_policies(
+        _cascade(config_path), texts, labels, target=target, confidence=confidence, layers=list(layers) or None
+    )
     if out_file is not None:
         save_policies(out_file, result, note=f" from {data_file.name}")
     if as_json:
@@ -475,7 +484,8 @@ def tune(
     bound = f" with {result.confidence:g} confidence" if result.confidence is not None else ""
     click.echo(f"target {result.target}{bound} on {result.examples} examples")
     for name, pol in result.policies.items():
-        click.echo(f"  {name}: threshold {pol.threshold:g}, margin {pol.margin:g}")
+        kept = "" if name in result.fitted else " (kept)"
+        click.echo(f"  {name}: threshold {pol.threshold:g}, margin {pol.margin:g}{kept}")
     oos = f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""
     click.echo(f"accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}{oos}")
     if result.in_scope_correct is not None and result.oos_recall is not None:

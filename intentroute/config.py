@@ -247,9 +247,15 @@ def build_cascade(
         raise ConfigError(str(exc), source=where) from exc
 
 
+#: the seed's variables that point the ``torch_bow`` layer at another bundle than the embedded one
+TORCH_BUNDLE_VARIABLES = ("TORCH_ROUTER_MODEL_PATH", "TORCH_ROUTER_VOCAB_PATH", "TORCH_ROUTER_LABELS_PATH")
+
+
 def default_config(domain: str = "brokerage") -> dict[str, Any]:
-    """The config of ``default_cascade()``: the domain's ``cascade.toml`` with the seed's
-    environment variables (:data:`ENV_OVERRIDES`) applied."""
+    """The config of ``default_cascade()``: the domain's ``cascade.toml``, the thresholds of its
+    ``policies.toml`` (fitted by ``intentroute tune``; the classifier's only for the embedded
+    bundle, not one chosen by :data:`TORCH_BUNDLE_VARIABLES`), then the seed's environment
+    variables (:data:`ENV_OVERRIDES`)."""
     from .domains import domain_path
 
     raw_config, _, base = load_config(domain_path(domain, "cascade.toml"))
@@ -260,7 +266,12 @@ def default_config(domain: str = "brokerage") -> dict[str, Any]:
         # environment variables below still override them
         from .tune import load_policies
 
+        # the classifier's fitted threshold is for the embedded bundle: a bundle chosen with the
+        # seed's TORCH_ROUTER_*_PATH variables keeps the configured (the seed's) threshold
+        other_bundle = any(os.environ.get(v) for v in TORCH_BUNDLE_VARIABLES)
         for name, pol in load_policies(fitted).items():
+            if name == "torch_bow" and other_bundle:
+                continue
             for entry in data.get("layers", []):
                 if entry.get("name") == name:
                     entry.update(threshold=pol.threshold, margin=pol.margin)

@@ -61,6 +61,7 @@ class TuneResult:
     examples: int
     curve: list[dict[str, float]] = field(default_factory=list)
     target_met: bool = True
+    fitted: list[str] = field(default_factory=list)
     confidence: float | None = None
     in_scope_correct: float | None = None
 
@@ -74,6 +75,7 @@ class TuneResult:
             "oos_recall": self.oos_recall,
             "examples": self.examples,
             "target_met": self.target_met,
+            "fitted": self.fitted,
             "confidence": self.confidence,
             "in_scope_correct": self.in_scope_correct,
             "curve": self.curve,
@@ -156,6 +158,7 @@ def fit_policies(
     margins: Sequence[float] = MARGINS,
     rounds: int = 3,
     confidence: float | None = None,
+    layers: Sequence[str] | None = None,
 ) -> TuneResult:
     """Choose each layer's ``Policy(threshold, margin)`` for ``target`` on labelled data.
 
@@ -166,7 +169,8 @@ def fit_policies(
     false. ``confidence`` makes a level count as reached only when its Clopper-Pearson lower bound
     is (see the module's documentation). Returns the policies with the accuracy, coverage,
     precision, out-of-scope recall and share of in-scope texts answered correctly they reach (as
-    measured, not bounded), and the risk-coverage curve of the last layer.
+    measured, not bounded), and the risk-coverage curve of the last fitted layer. ``layers``
+    names the layers whose policies are fitted (default: all); the others keep their policies.
     """
     kind, level = parse_target(target)
     if confidence is not None and (isinstance(confidence, bool) or not 0.0 < confidence < 1.0):
@@ -183,6 +187,13 @@ def fit_policies(
             param="target",
         )
     names = cascade.layer_names
+    fit = list(names) if layers is None else list(layers)
+    unknown = [n for n in fit if n not in names]
+    if unknown or not fit:
+        raise ConfigError(
+            f"layers to fit must be some of the cascade's layers {list(names)}, got {list(fit)}", param="layers"
+        )
+    fit_idx = [j for j, n in enumerate(names) if n in fit]
     tables = [_layer_table(layer, texts, cascade.labels) for layer in cascade.layers]
     correct_if = [np.array(top, dtype=object) == gold for top, _, _ in tables]
     current = [(p.threshold, p.margin) for p in cascade.policies]
@@ -216,7 +227,7 @@ def fit_policies(
     best = value(current)
     for _ in range(rounds):
         changed = False
-        for j in range(len(names)):
+        for j in fit_idx:
             for t in thresholds:
                 for m in margins:
                     trial = list(current)
@@ -231,7 +242,7 @@ def fit_policies(
     curve = []
     for t in thresholds:
         trial = list(current)
-        trial[-1] = (float(t), current[-1][1])
+        trial[fit_idx[-1]] = (float(t), current[fit_idx[-1]][1])
         a, c = outcome(trial)
         curve.append(
             {
@@ -253,13 +264,15 @@ def fit_policies(
         examples=len(texts),
         curve=curve,
         target_met=target_met,
+        fitted=[names[j] for j in fit_idx],
         confidence=confidence,
         in_scope_correct=round(float((correct & answered & ~oos).sum() / n_in), 4) if n_in else None,
     )
 
 
 def save_policies(path: str | Path, result: TuneResult, *, note: str = "") -> Path:
-    """Write fitted policies as TOML (``[policies.<layer>] threshold, margin``), atomically."""
+    """Write fitted policies as TOML (``[policies.<layer>] threshold, margin``), atomically: those of
+    the layers that were fitted (``result.fitted``; all when it is empty)."""
     lines = [
         f"# fitted by intentroute tune ({result.target}"
         + (f" with {result.confidence:g} confidence" if result.confidence is not None else "")
@@ -268,6 +281,8 @@ def save_policies(path: str | Path, result: TuneResult, *, note: str = "") -> Pa
         + (f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""),
     ]
     for name, pol in result.policies.items():
+        if result.fitted and name not in result.fitted:
+            continue  # a layer left as configured keeps its configuration's policy
         lines += ["", f"[policies.{name}]", f"threshold = {pol.threshold}", f"margin = {pol.margin}"]
     out = Path(path)
     atomic_write_bytes(out, ("\n".join(lines) + "\n").encode("utf-8"))

@@ -86,12 +86,23 @@ def test_malformed_files_are_config_errors_naming_the_file(tmp_path: Path) -> No
         build_cascade(tmp_path / "absent.json")
 
 
-def test_default_cascade_is_the_seed_policy() -> None:
+def test_default_cascade_is_the_seed_policy_with_the_classifier_threshold_fitted_for_its_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from intentroute.domains import domain_path
+    from intentroute.tune import load_policies
+
     cascade = intentroute.default_cascade()
     assert cascade.layer_names == ["rules", "torch_bow"]
     assert cascade.policy_for("rules") == Policy(0.75, 0.1)
-    assert cascade.policy_for("torch_bow") == Policy(0.6, 0.0)
+    fitted = load_policies(domain_path("brokerage", "policies.toml"))
+    assert set(fitted) == {"torch_bow"} and cascade.policy_for("torch_bow") == fitted["torch_bow"]
     assert cascade.fallback == "clarify"
+    # another bundle through the seed's variables: the seed's threshold, not the embedded model's
+    monkeypatch.setenv(
+        "TORCH_ROUTER_LABELS_PATH", str(domain_path("brokerage", "bundle") / "intent_router_labels.json")
+    )
+    assert intentroute.default_cascade().policy_for("torch_bow") == Policy(0.6, 0.0)
 
 
 def test_ROUTER_CONF_THRESHOLD_sets_the_rules_threshold(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 import intentroute
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
+from intentroute.domains import domain_path
 from intentroute.errors import ConfigError, LayerUnavailable
 from intentroute.estimators import BowVectorizer, TorchBowClassifier
 from intentroute.layers.torch_bow import TorchBowLayer
+from intentroute.tune import load_policies
 
 from .conftest import run_cli
 from .test_bundle import write_seed_bundle
@@ -138,6 +140,27 @@ def test_the_background_class_makes_the_layer_abstain_and_never_appears_as_a_can
     assert keep.top is not None and keep.top.intent == "none"
 
 
+def test_in_scope_confidence_scores_the_top_intent_by_one_minus_the_background_probability() -> None:
+    plain, in_scope = TorchBowLayer(), TorchBowLayer(confidence="in_scope")
+    model = in_scope._current()
+    texts = ["break down my roth ira by holding", "how did my roth do", "whats tsla at", "what is a p/e ratio"]
+    for text, a, b in zip(texts, [plain.route(t) for t in texts], in_scope.route_batch(texts), strict=True):
+        p_bg = model.proba(text)[model.labels.index("none")]
+        assert a.top is not None and b.top is not None and a.top.intent == b.top.intent
+        assert b.top.score == pytest.approx(1.0 - p_bg, abs=1e-9) and b.top.score >= a.top.score
+        assert [c.score for c in b.candidates[1:]] == pytest.approx([c.score for c in a.candidates[1:]], abs=1e-9)
+        assert "in scope p=" in b.evidence[0]
+    assert in_scope.route("what's the weather like in paris tomorrow").abstained
+    assert in_scope.status()["confidence_in_effect"] == "in_scope"
+
+
+def test_in_scope_confidence_without_a_background_class_is_the_probability(tmp_path: Path) -> None:
+    path = make_bundle(tmp_path / "b", A_TEXTS, A_LABELS)
+    layer, plain = TorchBowLayer(path, confidence="in_scope"), TorchBowLayer(path)
+    assert layer.status()["confidence_in_effect"] == "probability"
+    assert layer.route("aapl quote").top == plain.route("aapl quote").top
+
+
 def test_no_known_word_means_abstain() -> None:
     layer = TorchBowLayer()
     gated = layer.route("asdf qwer zxcv")
@@ -217,6 +240,7 @@ def test_routing_is_thread_safe_while_bundles_are_replaced(tmp_path: Path) -> No
         ({"top_k": 0}, "top_k"),
         ({"min_known_words": -1}, "min_known_words"),
         ({"reload_interval": "soon"}, "reload_interval"),
+        ({"confidence": "energy"}, "confidence"),
     ],
 )
 def test_bad_parameters_are_config_errors(params: dict[str, object], param: str) -> None:
@@ -229,14 +253,19 @@ def test_cli_status_and_layers_show_the_classifier() -> None:
     out = run_cli("status", "--json")
     assert out.returncode == 0, out.stderr
     layers = {entry["name"]: entry for entry in json.loads(out.stdout)["layers"]}
-    assert layers["torch_bow"]["policy"]["threshold"] == 0.6 and layers["torch_bow"]["status"]["enabled"]
+    fitted = load_policies(domain_path("brokerage", "policies.toml"))["torch_bow"]
+    assert layers["torch_bow"]["policy"]["threshold"] == fitted.threshold and layers["torch_bow"]["status"]["enabled"]
+    assert layers["torch_bow"]["status"]["confidence_in_effect"] == "in_scope"
     rows = {r["name"]: r for r in json.loads(run_cli("layers", "--json").stdout)}
     assert rows["torch_bow"]["available"] is True
 
 
 def test_default_cascade_uses_the_classifier_after_the_rules() -> None:
     cascade = intentroute.default_cascade()
-    assert cascade.policy_for("torch_bow") == Policy(0.6)
+    # the threshold make model fitted on the model's validation split (docs/tuning.md), for the
+    # in-scope confidence; the rules keep the seed's policy
+    assert cascade.policy_for("torch_bow") == load_policies(domain_path("brokerage", "policies.toml"))["torch_bow"]
+    assert cascade.policy_for("rules") == Policy(0.75, 0.1)
     route = cascade.route("is nvda up for me this month")
     assert route.layer == "torch_bow" and route.extracted == {"symbol": "NVDA", "timeframe": "this month"}
 

@@ -191,3 +191,25 @@ def test_cli_tune_for_out_of_scope_recall_with_confidence(tmp_path: Path) -> Non
     assert result["confidence"] == 0.8 and result["oos_recall"] == 1.0 and result["in_scope_correct"] is not None
     bad = run_cli("tune", "--data", str(data), "--confidence", "1.5")
     assert bad.returncode == 2 and "--confidence" in bad.stderr
+
+
+def test_only_the_named_layers_are_fitted_and_saved(tmp_path: Path) -> None:
+    cascade = Cascade([FIRST, SECOND], [Policy(0.0), Policy(0.0)])
+    result = fit_policies(cascade, TEXTS, GOLD, layers=["second"])
+    assert result.fitted == ["second"] and result.policies["first"] == Policy(0.0)
+    assert result.policies["second"] != Policy(0.0)
+    assert result.accuracy <= fit_policies(cascade, TEXTS, GOLD).accuracy
+    path = save_policies(tmp_path / "p.toml", result)
+    assert set(load_policies(path)) == {"second"}  # the kept layer stays owned by its configuration
+    with pytest.raises(ConfigError, match="layers to fit"):
+        fit_policies(cascade, TEXTS, GOLD, layers=["third"])
+
+
+def test_cli_tune_fits_one_layer_and_keeps_the_other(tmp_path: Path) -> None:
+    data = tmp_path / "val.jsonl"
+    rows = [("what's tsla trading at", "quotes"), ("list my holdings", "positions_list"), ("tell me a joke", "oos")]
+    data.write_text("".join(json.dumps({"text": t, "intent": i}) + "\n" for t, i in rows))
+    out = run_cli("tune", "--data", str(data), "--layer", "torch_bow", "--out", str(tmp_path / "p.toml"))
+    assert out.returncode == 0, out.stderr
+    assert "(kept)" in out.stdout.split("rules:")[1].splitlines()[0]
+    assert set(load_policies(tmp_path / "p.toml")) == {"torch_bow"}

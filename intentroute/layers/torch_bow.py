@@ -28,7 +28,10 @@ from ..hookspecs import hookimpl
 from ..text import ASCII_TOKEN_TABLE
 from ..types import Candidate, LayerResult
 
-__all__ = ["TorchBowLayer"]
+__all__ = ["CONFIDENCES", "TorchBowLayer"]
+
+#: what the ``torch_bow`` layer's top score can be (see :class:`TorchBowLayer`)
+CONFIDENCES = ("probability", "in_scope")
 
 
 def _softmax(z: np.ndarray) -> list[float]:
@@ -61,6 +64,7 @@ class _Model:
         vec = self.vec = bundle.vectorizer
         clf = self.clf = bundle.classifier
         self.labels = bundle.labels
+        self.background_index: int | None = None  # set by the layer, which knows the background label
         self.temperature = bundle.temperature
         self.linear = not clf.hidden_size
         self.vocab = vec.vocabulary_
@@ -378,6 +382,16 @@ class TorchBowLayer:
         The label of a background class the bundle may have been trained with (``"none"``:
         out-of-domain requests). When it wins, the layer abstains ("out of scope"); otherwise it
         is left out of the candidates.
+    confidence:
+        What the top candidate's score (the number the cascade's threshold sees) is.
+        ``"probability"`` (default, the seed's): the top intent's probability. ``"in_scope"``: the
+        probability that the utterance is in scope, ``1 - p(background class)``, for bundles
+        trained with a background class (others are scored by ``"probability"``; ``status()``
+        says which one is in effect); runners-up keep their probabilities, so a margin still
+        compares the top two. A model spreads its probability over two intents for many
+        in-domain paraphrases it has not seen, which a probability threshold rejects; the
+        background class's probability separates those from out-of-scope requests much better
+        (docs/benchmarks.md).
     """
 
     def __init__(
@@ -389,6 +403,7 @@ class TorchBowLayer:
         reload_interval: float = 1.0,
         min_known_words: int = 1,
         background_label: str | None = "none",
+        confidence: str = "probability",
     ) -> None:
         from ..bundle import BundlePaths
 
@@ -408,8 +423,15 @@ class TorchBowLayer:
                 param="min_known_words",
                 value=min_known_words,
             )
+        if confidence not in CONFIDENCES:
+            raise ConfigError(
+                f"must be one of {', '.join(map(repr, CONFIDENCES))}, got {confidence!r}",
+                param="confidence",
+                value=confidence,
+            )
         self.min_known_words = min_known_words
         self.background_label = background_label
+        self.confidence = confidence
         self.name = name
         self.top_k = top_k
         self.reload_interval = float(reload_interval)
@@ -463,6 +485,8 @@ class TorchBowLayer:
                 return
             try:
                 model = _Model(load_bundle(self.paths if self.paths.root is None else self.paths.root))
+                bg = self.background_label
+                model.background_index = model.labels.index(bg) if bg is not None and bg in model.labels else None
             except (IntentRouteError, ImportError) as exc:
                 message = f"{type(exc).__name__}: {exc}"
                 if self._model is None:
@@ -506,8 +530,12 @@ class TorchBowLayer:
             return LayerResult(meta={"reason": f"out of scope: background class {bg!r} p={probs[order[0]]:.3f}"})
         order = [i for i in order if model.labels[i] != bg][: self.top_k]
         cands = [Candidate(model.labels[i], min(1.0, max(0.0, probs[i]))) for i in order]
-        top = cands[0]
-        return LayerResult(cands, evidence=[f"model label {top.intent} p={top.score:.3f} (T={model.temperature:.2f})"])
+        evidence = f"model label {cands[0].intent} p={probs[order[0]]:.3f} (T={model.temperature:.2f})"
+        if self.confidence == "in_scope" and model.background_index is not None:
+            in_scope = min(1.0, max(0.0, 1.0 - probs[model.background_index]))
+            cands[0] = Candidate(cands[0].intent, in_scope)
+            evidence += f", in scope p={in_scope:.3f}"
+        return LayerResult(cands, evidence=[evidence])
 
     def _too_few_known(self) -> LayerResult:
         return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
@@ -561,6 +589,12 @@ class TorchBowLayer:
             "char_ngrams": list(vec.char_ngrams) if vec and vec.char_ngrams else None,
             "weighting": vec.weighting if vec else None,
             "temperature": model.temperature if model else None,
+            "confidence": self.confidence,
+            "confidence_in_effect": (
+                "in_scope"
+                if self.confidence == "in_scope" and model and model.background_index is not None
+                else "probability"
+            ),
             "loaded_at": self.loaded_at,
             "reloads": self.reloads,
             "load_error": self.load_error,
