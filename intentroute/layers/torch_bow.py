@@ -203,15 +203,14 @@ class _Model:
 
     def _unit_sum(self, tokens: list[str]) -> np.ndarray:
         """The sum of the utterance's unit rows: first-layer inputs, then the squared length."""
-        get = self.token_row.get
-        ids = [get(t, -1) for t in tokens]
+        # map() with the dicts' own get: the lookups loop in C
+        ids = list(map(self.token_row.get, tokens, itertools.repeat(-1)))
         unknown = None
         if -1 in ids:
             unknown = [t for t, r in zip(tokens, ids, strict=True) if r < 0]
             ids = [r for r in ids if r >= 0]
         if self.pair_col is not None:
-            pair, zero = self.pair_col.get, self.zero_row
-            ids += [pair(p, zero) for p in itertools.pairwise(tokens)]
+            ids += map(self.pair_col.get, itertools.pairwise(tokens), itertools.repeat(self.zero_row))
         else:
             ids += self.vec._ngram_columns(tokens)
         # np.add.reduce and a list index: the same sum as .sum(axis=0), without two Python-level wrappers
