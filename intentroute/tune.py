@@ -175,6 +175,12 @@ def fit_policies(
     kind, level = parse_target(target)
     if confidence is not None and (isinstance(confidence, bool) or not 0.0 < confidence < 1.0):
         raise ConfigError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}", param="confidence")
+    if confidence is not None and kind == "accuracy":
+        raise ConfigError(
+            "confidence bounds a precision or recall level: use it with 'precision:P' or 'oos_recall:R', "
+            f"not {target!r}",
+            param="confidence",
+        )
     texts, labels = list(texts), list(labels)
     if not texts or len(texts) != len(labels):
         raise ConfigError(f"need as many labels as texts (got {len(texts)} texts, {len(labels)} labels)")

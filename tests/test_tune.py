@@ -165,7 +165,9 @@ def test_confidence_asks_the_lower_bound_to_reach_the_level() -> None:
     strict = fit_policies(Cascade([FIRST]), TEXTS, GOLD, target="precision:0.5", confidence=0.5)
     assert strict.target_met
     with pytest.raises(ConfigError, match="confidence"):
-        fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, confidence=1.0)
+        fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, target="oos_recall:0.5", confidence=1.0)
+    with pytest.raises(ConfigError, match="confidence bounds a precision or recall level"):
+        fit_policies(Cascade([SPREAD]), SPREAD_TEXTS, SPREAD_GOLD, target="accuracy", confidence=0.9)
 
 
 @given(st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(1, n), st.just(n))), st.floats(0.5, 0.99))
