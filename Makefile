@@ -51,6 +51,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_bow.py
 	$(PY) benchmarks/presets.py
+	$(PY) benchmarks/template_splits.py
 	@if [ -d ../shared/benchmarks ]; then $(PY) benchmarks/public.py --data ../shared/benchmarks; \
 	else echo "benchmarks/public.py skipped: no ../shared/benchmarks (pass --data DIR)"; fi
 
