@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from heldout import held_out_row, in_domain_test
 
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
@@ -47,9 +47,7 @@ def main() -> None:
             write_dataset(generate(templates, GeneratorConfig(size=25000, seed=7, split="template")), folder / "data")
             result = train(folder / "data", "default")
             save_bundle(folder / "bundle", result.vectorizer, result.classifier)
-            texts, labels = read_jsonl(folder / "data" / "intent_test.jsonl")
-            keep = [i for i, y in enumerate(labels) if y != "none"]
-            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+            texts, labels = in_domain_test(folder / "data")
             layer = TorchBowLayer(folder / "bundle")
             cascade = Cascade(
                 [RuleLayer("brokerage"), layer],
@@ -57,29 +55,7 @@ def main() -> None:
                 extractor=domain.extractor(),
                 labels=domain.labels,
             )
-            routes = cascade.route_batch(texts)
-            row = {
-                "in_domain_test": len(texts),
-                "cascade_accuracy": round(
-                    float(np.mean([r.intent == y for r, y in zip(routes, labels, strict=True)])), 4
-                ),
-                "cascade_clarify_share": round(float(np.mean([r.intent == "clarify" for r in routes])), 4),
-                "classifier_accuracy": round(
-                    float(
-                        np.mean(
-                            [
-                                (r.top.intent if r.top else "clarify") == y
-                                for r, y in zip(layer.route_batch(texts), labels, strict=True)
-                            ]
-                        )
-                    ),
-                    4,
-                ),
-            }
-            if oos is not None:
-                row["clinc150_oos_to_clarify"] = round(
-                    float(np.mean([r.intent == "clarify" for r in cascade.route_batch(oos)])), 4
-                )
+            row = held_out_row(cascade, layer, texts, labels, oos)
             print(f"{name}: {json.dumps(row)}", flush=True)
 
 

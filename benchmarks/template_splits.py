@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from heldout import held_out_row, in_domain_test
 
 from intentroute import Cascade
 from intentroute.bundle import save_bundle
@@ -66,33 +67,12 @@ def main() -> None:
             cascade = Cascade(
                 start.layers, fitted.policies, extractor=start.extractor, labels=sorted(start.labels or [])
             )
-            texts, labels = read_jsonl(folder / "data" / "intent_test.jsonl")
-            keep = [i for i, y in enumerate(labels) if y != "none"]
-            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-            routes = cascade.route_batch(texts)
+            texts, labels = in_domain_test(folder / "data")
             row = {
                 "seed": seed,
                 "threshold": fitted.policies["torch_bow"].threshold,
-                "in_domain_test": len(texts),
-                "cascade_accuracy": round(
-                    float(np.mean([r.intent == y for r, y in zip(routes, labels, strict=True)])), 4
-                ),
-                "classifier_accuracy": round(
-                    float(
-                        np.mean(
-                            [
-                                (r.top.intent if r.top else "clarify") == y
-                                for r, y in zip(layer.route_batch(texts), labels, strict=True)
-                            ]
-                        )
-                    ),
-                    4,
-                ),
+                **held_out_row(cascade, layer, texts, labels, oos),
             }
-            if oos is not None:
-                row["clinc150_oos_to_clarify"] = round(
-                    float(np.mean([r.intent == "clarify" for r in cascade.route_batch(oos)])), 4
-                )
             rows.append(row)
             print(json.dumps(row), flush=True)
     for key in ("cascade_accuracy", "classifier_accuracy", "clinc150_oos_to_clarify"):

@@ -1,0 +1,38 @@
+"""What background.py and template_splits.py measure on a generated dataset's held-out test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intentroute.train import read_jsonl
+
+
+def in_domain_test(data: Path) -> tuple[list[str], list[str]]:
+    """The test split's texts and intents without the background class ``none``."""
+    texts, labels = read_jsonl(data / "intent_test.jsonl")
+    keep = [i for i, y in enumerate(labels) if y != "none"]
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def held_out_row(
+    cascade: Any, layer: Any, texts: list[str], labels: list[str], oos: list[str] | None
+) -> dict[str, Any]:
+    """The cascade's accuracy and clarify share on the in-domain test texts, the classifier layer's
+    own accuracy on them (its top candidate, abstentions wrong), and the share of ``oos`` (CLINC150's
+    out-of-scope test queries, when given) the cascade routes to clarify."""
+    routes = cascade.route_batch(texts)
+    tops = [r.top.intent if r.top else "clarify" for r in layer.route_batch(texts)]
+    row: dict[str, Any] = {
+        "in_domain_test": len(texts),
+        "cascade_accuracy": round(float(np.mean([r.intent == y for r, y in zip(routes, labels, strict=True)])), 4),
+        "cascade_clarify_share": round(float(np.mean([r.intent == "clarify" for r in routes])), 4),
+        "classifier_accuracy": round(float(np.mean([t == y for t, y in zip(tops, labels, strict=True)])), 4),
+    }
+    if oos is not None:
+        row["clinc150_oos_to_clarify"] = round(
+            float(np.mean([r.intent == "clarify" for r in cascade.route_batch(oos)])), 4
+        )
+    return row
