@@ -481,8 +481,7 @@ def tune(
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    bound = f" with {result.confidence:g} confidence" if result.confidence is not None else ""
-    click.echo(f"target {result.target}{bound} on {result.examples} examples")
+    click.echo(f"target {result.goal} on {result.examples} examples")
     for name, pol in result.policies.items():
         kept = "" if name in result.fitted else " (kept)"
         click.echo(f"  {name}: threshold {pol.threshold:g}, margin {pol.margin:g}{kept}")
@@ -492,9 +491,7 @@ def tune(
         click.echo(f"in-scope texts answered correctly {result.in_scope_correct}")
     if not result.target_met:
         measure = "out-of-scope recall" if result.target.startswith("oos_recall") else "precision"
-        click.echo(
-            f"warning: no policy reaches {result.target}{bound}; these give the highest {measure} found", err=True
-        )
+        click.echo(f"warning: no policy reaches {result.goal}; these give the highest {measure} found", err=True)
     if out_file is not None:
         click.echo(f"wrote {out_file}")
 

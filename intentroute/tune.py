@@ -65,6 +65,12 @@ class TuneResult:
     confidence: float | None = None
     in_scope_correct: float | None = None
 
+    @property
+    def goal(self) -> str:
+        """The target, with the confidence its level was bounded at: ``"oos_recall:0.8 with 0.95
+        confidence"``."""
+        return self.target + (f" with {self.confidence:g} confidence" if self.confidence is not None else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "policies": {k: v.to_dict() for k, v in self.policies.items()},
@@ -280,9 +286,7 @@ def save_policies(path: str | Path, result: TuneResult, *, note: str = "") -> Pa
     """Write fitted policies as TOML (``[policies.<layer>] threshold, margin``), atomically: those of
     the layers that were fitted (``result.fitted``; all when it is empty)."""
     lines = [
-        f"# fitted by intentroute tune ({result.target}"
-        + (f" with {result.confidence:g} confidence" if result.confidence is not None else "")
-        + f") on {result.examples} examples{note}",
+        f"# fitted by intentroute tune ({result.goal}) on {result.examples} examples{note}",
         f"# accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}"
         + (f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""),
     ]

@@ -59,12 +59,13 @@ class _Model:
     Probabilities equal the vectorizer + classifier's on every path (tested).
     """
 
-    def __init__(self, bundle: Any) -> None:
+    def __init__(self, bundle: Any, background_label: str | None = None) -> None:
         self.bundle = bundle
         vec = self.vec = bundle.vectorizer
         clf = self.clf = bundle.classifier
         self.labels = bundle.labels
-        self.background_index: int | None = None  # set by the layer, which knows the background label
+        # the background class's index, when the bundle has the label the layer was given
+        self.background_index = self.labels.index(background_label) if background_label in self.labels else None
         self.temperature = bundle.temperature
         self.linear = not clf.hidden_size
         self.vocab = vec.vocabulary_
@@ -483,9 +484,8 @@ class TorchBowLayer:
             if not initial and signature == self._signature:
                 return
             try:
-                model = _Model(load_bundle(self.paths if self.paths.root is None else self.paths.root))
-                bg = self.background_label
-                model.background_index = model.labels.index(bg) if bg is not None and bg in model.labels else None
+                bundle = load_bundle(self.paths if self.paths.root is None else self.paths.root)
+                model = _Model(bundle, self.background_label)
             except (IntentRouteError, ImportError) as exc:
                 message = f"{type(exc).__name__}: {exc}"
                 if self._model is None:
@@ -524,14 +524,15 @@ class TorchBowLayer:
     def _result(self, model: _Model, proba: Any) -> LayerResult:
         probs = proba.tolist() if isinstance(proba, np.ndarray) else proba
         order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)  # stable, as -p would be
-        bg = self.background_label
-        if bg is not None and model.labels[order[0]] == bg:
-            return LayerResult(meta={"reason": f"out of scope: background class {bg!r} p={probs[order[0]]:.3f}"})
-        order = [i for i in order if model.labels[i] != bg][: self.top_k]
+        bg = model.background_index
+        if order[0] == bg:
+            reason = f"out of scope: background class {self.background_label!r} p={probs[bg]:.3f}"
+            return LayerResult(meta={"reason": reason})
+        order = [i for i in order if i != bg][: self.top_k]
         cands = [Candidate(model.labels[i], min(1.0, max(0.0, probs[i]))) for i in order]
         evidence = f"model label {cands[0].intent} p={probs[order[0]]:.3f} (T={model.temperature:.2f})"
-        if self.confidence == "in_scope" and model.background_index is not None:
-            in_scope = min(1.0, max(0.0, 1.0 - probs[model.background_index]))
+        if self.confidence == "in_scope" and bg is not None:
+            in_scope = min(1.0, max(0.0, 1.0 - probs[bg]))
             cands[0] = Candidate(cands[0].intent, in_scope)
             evidence += f", in scope p={in_scope:.3f}"
         return LayerResult(cands, evidence=[evidence])
