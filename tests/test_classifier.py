@@ -45,7 +45,10 @@ def _expected_failed_checks(estimator: object) -> dict[str, str]:
 
 
 @parametrize_with_checks(
-    [TorchBowClassifier(epochs=40, batch_size=16, lr=5e-2, random_state=0)],
+    [
+        TorchBowClassifier(epochs=40, batch_size=16, lr=5e-2, random_state=0),
+        TorchBowClassifier(hidden_size=8, dropout=0.2, epochs=40, batch_size=16, lr=5e-2, random_state=0),
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_scikit_learn_estimator_checks(estimator: TorchBowClassifier, check: object) -> None:
@@ -197,8 +200,68 @@ def test_pipeline_grid_search_clone_and_not_fitted() -> None:
         ({"epochs": 0}, "epochs"),
         ({"class_weight": "auto"}, "class_weight"),
         ({"hidden_size": -1}, "hidden_size"),
+        ({"hidden_size": 4, "dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
     ],
 )
 def test_bad_parameters_are_value_errors_naming_them(params: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         TorchBowClassifier(**params).fit([[1.0], [0.0]], ["a", "b"])  # type: ignore[arg-type]
+
+
+def test_row_sparse_adam_equals_torch_adam_on_the_rows_it_updates() -> None:
+    torch = pytest.importorskip("torch")
+    from intentroute.estimators.classifier import _RowAdam
+
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(6, 4, generator=gen)
+    ours = start.clone().requires_grad_()
+    ref = start.clone().requires_grad_()
+    row_opt = _RowAdam(torch, ours, lr=0.05, weight_decay=0.01)
+    adam = torch.optim.Adam([ref], lr=0.05, weight_decay=0.01)
+    every = torch.arange(6)
+    for step in range(5):
+        target = torch.randn(6, 4, generator=gen)
+        rows = ours.detach().index_select(0, every).requires_grad_()
+        ((rows - target) ** 2 * (step + 1)).sum().backward()
+        row_opt.step(every, rows)
+        adam.zero_grad()
+        ((ref - target) ** 2 * (step + 1)).sum().backward()
+        adam.step()
+        assert torch.allclose(ours, ref, atol=1e-6)
+    # a step that touches rows 1 and 4 leaves the others, and their moments, as they were
+    before, m_before = ours.detach().clone(), row_opt.m.clone()
+    some = torch.tensor([1, 4])
+    rows = ours.detach().index_select(0, some).requires_grad_()
+    rows.sum().backward()
+    row_opt.step(some, rows)
+    untouched = torch.tensor([0, 2, 3, 5])
+    assert torch.equal(ours.detach()[untouched], before[untouched])
+    assert torch.equal(row_opt.m[untouched], m_before[untouched])
+    assert not torch.equal(ours.detach()[some], before[some])
+
+
+def test_dropout_is_reproducible_changes_training_and_still_learns() -> None:
+    _, a = _fit(hidden_size=16, dropout=0.3)
+    _, b = _fit(hidden_size=16, dropout=0.3)
+    _, plain = _fit(hidden_size=16)
+    vec, _ = _fit()
+    assert np.array_equal(a.hidden_coef_, b.hidden_coef_) and np.array_equal(a.coef_, b.coef_)
+    assert not np.array_equal(a.hidden_coef_, plain.hidden_coef_)
+    assert (a.predict(vec.transform(TEXTS)) == np.array(LABELS)).mean() == 1.0
+
+
+def test_dropout_leaves_a_linear_model_as_it_was() -> None:
+    _, a = _fit(dropout=0.5)
+    _, b = _fit()
+    assert np.array_equal(a.coef_, b.coef_)
+
+
+def test_hidden_layer_rows_of_absent_features_keep_their_initial_weights() -> None:
+    vec = BowVectorizer().fit([*TEXTS, "zebra crossing"])
+    X = vec.transform(TEXTS)
+    absent = np.flatnonzero(np.asarray(X.sum(axis=0)).ravel() == 0)
+    assert len(absent)
+    clf = TorchBowClassifier(hidden_size=8, epochs=5, random_state=0, weight_decay=0.1).fit(X, LABELS)
+    init = TorchBowClassifier(hidden_size=8, epochs=1, random_state=0, lr=1e-9).fit(X, LABELS)
+    assert np.array_equal(clf.hidden_coef_[:, absent], init.hidden_coef_[:, absent])
