@@ -55,6 +55,7 @@ class Pipeline:
 
 class IntentRoute(Pipeline):
     name = "intentroute (default preset)"
+    preset = "default"
 
     def fit(self, X: list[str], y: list[str]) -> None:
         from intentroute.bundle import Bundle, BundlePaths
@@ -62,7 +63,7 @@ class IntentRoute(Pipeline):
         from intentroute.layers.torch_bow import _Model
         from intentroute.train import PRESETS
 
-        spec = PRESETS["default"]
+        spec = PRESETS[self.preset]
         self.vec = BowVectorizer(**spec["vectorizer"])
         self.clf = TorchBowClassifier(**spec["classifier"]).fit(self.vec.fit_transform(X), y)
         self.model = _Model(Bundle(BundlePaths.folder("."), self.vec, self.clf, {}))
@@ -73,6 +74,11 @@ class IntentRoute(Pipeline):
 
     def one(self, x: str) -> Any:
         return self.model.proba(x)
+
+
+class IntentRouteMLP(IntentRoute):
+    name = "intentroute (mlp preset)"
+    preset = "mlp"
 
 
 class IntentRouteEnergy(IntentRoute):
@@ -156,7 +162,7 @@ class FastText(Pipeline):
 
 
 def pipelines() -> list[Pipeline]:
-    out: list[Pipeline] = [IntentRoute(), IntentRouteEnergy(), TfidfLR(), TfidfSVC()]
+    out: list[Pipeline] = [IntentRoute(), IntentRouteMLP(), IntentRouteEnergy(), TfidfLR(), TfidfSVC()]
     try:
         import fasttext  # noqa: F401
 

@@ -58,6 +58,8 @@ _FEATURIZER_KEYS = (
     "lowercase",
     "token_pattern",
 )
+# training settings the manifest records only for a model with a hidden layer
+_HIDDEN_ONLY = ("dropout",)
 
 
 def torch_missing_reason() -> str | None:
@@ -212,7 +214,15 @@ def save_bundle(
             "n_classes": len(clf.classes_),
         },
         "hyperparameters": {
-            k: clf.get_params()[k] for k in ("lr", "epochs", "batch_size", "weight_decay", "random_state")
+            k: clf.get_params()[k]
+            for k in (
+                "lr",
+                "epochs",
+                "batch_size",
+                "weight_decay",
+                "random_state",
+                *_HIDDEN_ONLY * bool(clf.hidden_size),
+            )
         }
         | hp,
         "temperature": float(clf.temperature_),

@@ -58,6 +58,30 @@ def test_default_preset_calibrates_on_the_validation_split(data_dir: Path) -> No
     assert result.metrics["val_ece"] <= result.metrics["val_ece_before_calibration"] + 1e-9
 
 
+def test_cli_train_mlp_preset_writes_a_hidden_layer_bundle_the_layer_routes_with(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from intentroute.layers.torch_bow import TorchBowLayer
+
+    out = run_cli("train", "--data", str(data_dir), "--out", str(tmp_path / "m"), "--preset", "mlp", "--epochs", "2")
+    assert out.returncode == 0, out.stderr
+    bundle = load_bundle(tmp_path / "m")
+    assert bundle.manifest is not None
+    assert bundle.manifest["model"]["kind"] == "mlp" and bundle.manifest["model"]["hidden_size"] == 512
+    assert bundle.manifest["hyperparameters"]["dropout"] == 0.5
+    texts, labels = read_jsonl(data_dir / "intent_test.jsonl")
+    layer = TorchBowLayer(str(tmp_path / "m"), min_known_words=0)
+    expected = bundle.classifier.predict_proba(bundle.vectorizer.transform(texts[:50]))
+    for text, row in zip(texts[:50], expected, strict=True):
+        result = layer.route(text)
+        top = result.candidates[0]
+        assert top.intent == bundle.labels[int(row.argmax())]
+        assert np.isclose(top.score, row.max())
+    assert float(np.mean([layer.route(t).candidates[0].intent == y for t, y in zip(texts, labels, strict=True)])) > 0.5
+
+
 def test_read_jsonl_names_the_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "d.jsonl"
     bad.write_text('{"text": "a", "intent": "b"}\n{"text": 3}\n')

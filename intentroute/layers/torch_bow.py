@@ -72,6 +72,9 @@ class _Model:
         first = np.asarray(clf.coef_ if self.linear else clf.hidden_coef_, dtype=np.float64)
         self.bias = np.asarray(clf.intercept_ if self.linear else clf.hidden_intercept_, dtype=np.float64)
         self.width = first.shape[0]
+        if not self.linear:  # the output layer, transposed once (float64, as the first layer's sums)
+            self.head_weight = np.ascontiguousarray(np.asarray(clf.coef_, dtype=np.float64).T)
+            self.head_bias = np.asarray(clf.intercept_, dtype=np.float64)
         idf = vec._feature_weights()
         # per feature column, the row of weights it adds to the first layer, times its idf
         feat = first.T if idf is None else first.T * idf[:, None]
@@ -249,7 +252,7 @@ class _Model:
         return out
 
     def _head(self, h: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.maximum(h, 0.0) @ self.clf.coef_.T.astype(np.float64) + self.clf.intercept_
+        out: np.ndarray = np.maximum(h, 0.0) @ self.head_weight + self.head_bias
         return out
 
     def proba_batch(self, texts: list[str]) -> np.ndarray:
