@@ -1,11 +1,11 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
-    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--data ../shared/benchmarks]
+    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset default|mlp] [--data ../shared/benchmarks]
 
 The template-held-out test split holds out about three templates per intent, so a single phrasing
 the model cannot map moves the accuracy by ~3 points. For each seed this script does what
 ``make model`` does (generate 25,000 examples with the background class and a template split,
-train the default preset, fit the classifier's threshold with ``tune --layer torch_bow --target
+train the default preset (or ``--preset``), fit the classifier's threshold with ``tune --layer torch_bow --target
 oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's cascade
 (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain test
 queries, the classifier's own accuracy on them, and (when the files are there) the share of
@@ -28,7 +28,7 @@ from intentroute.config import build_cascade
 from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates, write_dataset
 from intentroute.domains import domain_path
 from intentroute.layers.torch_bow import TorchBowLayer
-from intentroute.train import read_jsonl, train
+from intentroute.train import PRESETS, read_jsonl, train
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 13, 17, 19])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
@@ -53,7 +54,7 @@ def main() -> None:
             write_dataset(
                 generate(templates, GeneratorConfig(size=25000, seed=seed, split="template")), folder / "data"
             )
-            result = train(folder / "data", "default")
+            result = train(folder / "data", args.preset)
             save_bundle(folder / "bundle", result.vectorizer, result.classifier)
             layer = TorchBowLayer(folder / "bundle", confidence="in_scope")
             start = Cascade(
