@@ -290,7 +290,7 @@ def generate(
     show_default=True,
     help="seed: the seed's hyper-parameters exactly; default: intentroute's measured defaults; "
     "mlp: the default's features into a 512-unit hidden layer (more accurate on large public "
-    "datasets, about ten times slower to train).",
+    "datasets, 7-10 times slower to train).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate.")

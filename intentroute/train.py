@@ -26,7 +26,7 @@ __all__ = ["PRESETS", "TrainResult", "read_jsonl", "train"]
 #: BANKING77 0.911 -> 0.913, CLINC150 0.915 -> 0.917, training about twice as fast), temperature
 #: calibrated on the validation split. ``mlp``: the default's features into one 512-unit ReLU layer
 #: with dropout 0.5 (Adam, lr 2e-3, batch 128, 10 epochs): on the public benchmarks about 1.5
-#: points more accurate than any linear model on these features, for ten times the training time
+#: points more accurate than any linear model on these features, for 7-10 times the training time
 #: and a larger model (benchmarks/public.py, docs/benchmarks.md).
 PRESETS: dict[str, dict[str, Any]] = {
     "seed": {

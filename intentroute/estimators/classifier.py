@@ -95,8 +95,8 @@ class _RowAdam:
 
     ``step(index, rows)`` updates the rows ``index`` of the matrix from ``rows.grad``; the other
     rows and their moments stay as they are, and the bias correction counts all steps, as
-    ``torch.optim.SparseAdam`` does (which takes no weight decay and, with a sparse gradient to
-    coalesce every step, measured several times slower here).
+    ``torch.optim.SparseAdam`` does (which takes no weight decay and, coalescing a sparse gradient
+    every step, measured about twice as slow per step here).
     """
 
     def __init__(self, torch: Any, weight: Any, lr: float, weight_decay: float) -> None:
