@@ -73,6 +73,7 @@ def test_cli_train_mlp_preset_writes_a_hidden_layer_bundle_the_layer_routes_with
     assert bundle.manifest["hyperparameters"]["dropout"] == 0.5
     texts, labels = read_jsonl(data_dir / "intent_test.jsonl")
     layer = TorchBowLayer(str(tmp_path / "m"), min_known_words=0)
+    assert layer.status()["hidden_size"] == 512
     expected = bundle.classifier.predict_proba(bundle.vectorizer.transform(texts[:50]))
     for text, row in zip(texts[:50], expected, strict=True):
         result = layer.route(text)
