@@ -247,7 +247,8 @@ def build_cascade(
         raise ConfigError(str(exc), source=where) from exc
 
 
-#: the seed's variables that point the ``torch_bow`` layer at another bundle than the embedded one
+#: the seed's variables that point the ``torch_bow`` layer at another bundle than the embedded one:
+#: its weights, vocabulary and labels files, in that order (read by ``TorchBowLayer``)
 TORCH_BUNDLE_VARIABLES = ("TORCH_ROUTER_MODEL_PATH", "TORCH_ROUTER_VOCAB_PATH", "TORCH_ROUTER_LABELS_PATH")
 
 

@@ -451,12 +451,11 @@ class TorchBowLayer:
 
     @staticmethod
     def _resolve(bundle: str | Path | None, BundlePaths: Any) -> Any:
+        from ..config import TORCH_BUNDLE_VARIABLES
         from ..domains import domain_file_or_path, domain_path
 
         if bundle is None:
-            model = os.environ.get("TORCH_ROUTER_MODEL_PATH")
-            vocab = os.environ.get("TORCH_ROUTER_VOCAB_PATH")
-            labels = os.environ.get("TORCH_ROUTER_LABELS_PATH")
+            model, vocab, labels = (os.environ.get(v) for v in TORCH_BUNDLE_VARIABLES)
             if model or vocab or labels:
                 default = BundlePaths.folder(domain_path("brokerage", "bundle"))
                 m = Path(model) if model else default.weights
