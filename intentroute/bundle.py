@@ -58,8 +58,6 @@ _FEATURIZER_KEYS = (
     "lowercase",
     "token_pattern",
 )
-# training settings the manifest records only for a model with a hidden layer
-_HIDDEN_ONLY = ("dropout",)
 
 
 def torch_missing_reason() -> str | None:
@@ -221,7 +219,7 @@ def save_bundle(
                 "batch_size",
                 "weight_decay",
                 "random_state",
-                *_HIDDEN_ONLY * bool(clf.hidden_size),
+                *(("dropout",) if clf.hidden_size else ()),  # a linear model has no use for it
             )
         }
         | hp,
