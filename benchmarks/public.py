@@ -3,9 +3,10 @@
     python benchmarks/public.py [--data ../shared/benchmarks] [--json out.json]
 
 On the same splits, in one run: intentroute's estimator with the default preset's settings
-(BowVectorizer + TorchBowClassifier), the same estimator with the energy score (log-sum-exp of the
-logits) as its confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF word + char
-n-grams + LinearSVC, and fastText (2-grams, 25 epochs) when it imports. Reported: test accuracy
+(BowVectorizer + TorchBowClassifier), the same with the ``mlp`` preset's (a 512-unit hidden layer
+with dropout), the default one with the energy score (log-sum-exp of the logits) as its
+confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF word + char n-grams + LinearSVC, and
+fastText (2-grams, 25 epochs) when it imports. Reported: test accuracy
 (CLINC150: in-scope test queries), training time, single-utterance p50 (of the CLINC150 models,
 timed round-robin at the end, each its best of 3 rounds); for CLINC150 a confidence threshold
 fitted in three ways, and with each on the test split the out-of-scope recall and the
