@@ -30,7 +30,7 @@ from .text import PhraseTable, normalize
 if TYPE_CHECKING:
     from .domains import Domain
 
-__all__ = ["LookupSlot", "ParamExtractor", "SymbolSlot"]
+__all__ = ["LookupSlot", "ParamExtractor", "SymbolSlot", "slots_from_spec"]
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,13 @@ class LookupSlot:
     def find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[int, int, str]] = []
         words = norm.split(" ")
-        # word positions mapped to character offsets so phrases and patterns order together
-        offsets = [0]
-        for w in words[:-1]:
-            offsets.append(offsets[-1] + len(w) + 1)
-        for i, n, value in self._phrases.find(words, overlapping=False):
-            hits.append((offsets[i], -len(" ".join(words[i : i + n])), value))
+        found = self._phrases.find(words, overlapping=False)
+        if found:  # word positions mapped to character offsets so phrases and patterns order together
+            offsets = [0]
+            for w in words[:-1]:
+                offsets.append(offsets[-1] + len(w) + 1)
+            for i, n, value in found:
+                hits.append((offsets[i], -len(" ".join(words[i : i + n])), value))
         for pattern, fmt in self.patterns:
             for m in pattern.finditer(norm):
                 try:
@@ -101,6 +102,8 @@ class SymbolSlot:
     lowercase_excluded: frozenset[str]
     not_tickers: frozenset[str]
     _phrases: PhraseTable[str] = field(init=False, repr=False, compare=False)
+    # known tickers that count when written in lower case: the one check most words need
+    _lower_tickers: frozenset[str] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], where: str) -> SymbolSlot:
@@ -126,23 +129,32 @@ class SymbolSlot:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases", PhraseTable(self.names))
+        lower = frozenset(t.lower() for t in self.tickers - self.lowercase_excluded)
+        object.__setattr__(self, "_lower_tickers", lower)
 
     def find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[float, str]] = []
+        tickers, lower_tickers = self.tickers, self._lower_tickers
         words = _ALPHA_WORD.findall(text)
-        capitals = [w for w in words if w.isupper() and w.upper() not in self.tickers]
-        shouting = len(words) >= 3 and len(capitals) / len(words) >= 0.6
+        shouting = False
+        if len(words) >= 3:  # (an all-letter word in capitals is its own upper case)
+            capitals = sum(1 for w in words if w.isupper() and w not in tickers)
+            shouting = capitals / len(words) >= 0.6
+        scale = 1.0 / max(1, len(text))
         for m in _CASHTAG.finditer(text):
-            hits.append((m.start() / max(1, len(text)), m.group(1).upper()))
+            hits.append((m.start() * scale, m.group(1).upper()))
         for m in _TICKER_TOKEN.finditer(text):
             tok = m.group(1)
+            if tok.islower():  # most words: a ticker only if known and allowed in lower case
+                if tok in lower_tickers:
+                    hits.append((m.start() * scale, tok.upper()))
+                continue
             up = tok.upper()
-            pos = m.start() / max(1, len(text))
-            if up in self.tickers:
+            if up in tickers:
                 if tok == up or up not in self.lowercase_excluded:
-                    hits.append((pos, up))
+                    hits.append((m.start() * scale, up))
             elif tok == up and len(tok) >= 2 and not shouting and up not in self.not_tickers:
-                hits.append((pos, up))
+                hits.append((m.start() * scale, up))
         words = norm.split(" ")
         # word positions, scaled to be comparable with the character positions above
         for i, _, symbol in self._phrases.find(words, overlapping=False):
@@ -152,6 +164,25 @@ class SymbolSlot:
 
 
 Slot = LookupSlot | SymbolSlot
+
+
+def slots_from_spec(specs: Mapping[str, Any], where: str) -> dict[str, Slot]:
+    """The slots of a domain.json ``slots`` object (``{name: {"kind": ..., ...}}``); a bad entry
+    is a :class:`ConfigError` naming the slot and ``where``."""
+    if not isinstance(specs, Mapping):
+        raise ConfigError("'slots' must be an object of slot name -> settings", source=where)
+    slots: dict[str, Slot] = {}
+    for name, spec in specs.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"slot {name!r} must be an object", source=where)
+        kind = spec.get("kind", "lookup")
+        if kind == "symbol":
+            slots[name] = SymbolSlot.from_spec(name, spec, where)
+        elif kind == "lookup":
+            slots[name] = LookupSlot.from_spec(name, spec, where)
+        else:
+            raise ConfigError(f"slot {name!r}: kind must be 'symbol' or 'lookup', got {kind!r}", source=where)
+    return slots
 
 
 class ParamExtractor:
@@ -181,20 +212,8 @@ class ParamExtractor:
 
     @classmethod
     def from_domain(cls, domain: Domain) -> ParamExtractor:
-        where = str(domain.file("domain.json"))
-        slots: dict[str, Slot] = {}
-        for name, spec in domain.slots.items():
-            if not isinstance(spec, Mapping):
-                raise ConfigError(f"slot {name!r} must be an object", source=where)
-            kind = spec.get("kind", "lookup")
-            if kind == "symbol":
-                slots[name] = SymbolSlot.from_spec(name, spec, where)
-            elif kind == "lookup":
-                slots[name] = LookupSlot.from_spec(name, spec, where)
-            else:
-                raise ConfigError(f"slot {name!r}: kind must be 'symbol' or 'lookup', got {kind!r}", source=where)
         return cls(
-            slots,
+            slots_from_spec(domain.slots, str(domain.file("domain.json"))),
             {n: s.params for n, s in domain.intents.items()},
             {n: s.required for n, s in domain.intents.items()},
         )
