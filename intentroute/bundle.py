@@ -57,6 +57,7 @@ _FEATURIZER_KEYS = (
     "norm",
     "lowercase",
     "token_pattern",
+    "slots",  # written only when set: a bundle without slot markers keeps the manifest it had
 )
 
 
@@ -196,7 +197,7 @@ def save_bundle(
     }
     if vec.weighting == "tfidf":
         files[IDF] = _json_bytes([float(x) for x in vec.idf_])
-    featurizer = {k: getattr(vec, k) for k in _FEATURIZER_KEYS}
+    featurizer = {k: getattr(vec, k) for k in _FEATURIZER_KEYS if k != "slots" or vec.slots is not None}
     if featurizer["char_ngrams"] is not None:
         featurizer["char_ngrams"] = list(featurizer["char_ngrams"])
     manifest = {

@@ -296,6 +296,13 @@ def generate(
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the batch size.")
 @click.option("--seed", "random_state", type=int, default=None, help="Override the random seed (7).")
+@click.option(
+    "--slots",
+    "slots_domain",
+    default=None,
+    help="A domain (embedded name or folder) whose slots (symbol, account, ...) become features: a marker "
+    "token per slot its extractor finds in an utterance. The brokerage bundle is trained with them.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @_friendly
 def train(
@@ -306,6 +313,7 @@ def train(
     lr: float | None,
     batch_size: int | None,
     random_state: int | None,
+    slots_domain: str | None,
     force: bool,
 ) -> None:
     """Train the BoW classifier and write a bundle."""
@@ -327,6 +335,17 @@ def train(
         }.items()
         if v is not None
     }
+    slots = None
+    if slots_domain is not None:
+        from .domains import load_domain
+        from .errors import ConfigError
+
+        try:
+            slots = load_domain(slots_domain).slots
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--slots") from exc
+        if not slots:
+            raise click.BadParameter(f"domain {slots_domain!r} defines no slots", param_hint="--slots")
     n_epochs = overrides.get("epochs", PRESETS[preset]["classifier"]["epochs"])
     tty = sys.stderr.isatty()
     with tqdm(total=n_epochs, desc="epochs", unit="epoch", disable=not tty, file=sys.stderr, leave=False) as bar:
@@ -338,7 +357,7 @@ def train(
             (bar.write if tty else click.echo)(line)
             bar.update()
 
-        result = run_train(data_dir, preset, overrides=overrides, epoch_callback=report)
+        result = run_train(data_dir, preset, overrides=overrides, epoch_callback=report, slots=slots)
     m = result.metrics
     if "test_accuracy" in m:
         click.echo(f"Test accuracy: {m['test_accuracy']:.3f}")

@@ -106,9 +106,11 @@ def train(
     *,
     overrides: dict[str, Any] | None = None,
     epoch_callback: Callable[[dict[str, Any]], None] | None = None,
+    slots: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train on ``intent_train.jsonl`` (scored on ``intent_val.jsonl`` every epoch, tested on
-    ``intent_test.jsonl`` when present) with a preset and optional classifier overrides."""
+    ``intent_test.jsonl`` when present) with a preset and optional classifier overrides.
+    ``slots`` (a domain.json's ``slots`` object) adds slot-marker features (``BowVectorizer``)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     spec = PRESETS[preset]
@@ -118,7 +120,7 @@ def train(
     test = read_jsonl(data / "intent_test.jsonl") if (data / "intent_test.jsonl").exists() else None
     clf_params = {**spec["classifier"], **(overrides or {})}
     t0 = time.perf_counter()
-    vec = BowVectorizer(**spec["vectorizer"])
+    vec = BowVectorizer(**spec["vectorizer"], slots=slots)
     A = vec.fit_transform(X_tr)
     clf = TorchBowClassifier(**clf_params)
     known = set(y_tr)

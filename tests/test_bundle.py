@@ -31,6 +31,7 @@ VARIANTS = [
     {"char_ngrams": (3, 4), "weighting": "tfidf", "sublinear_tf": True, "norm": "l2", "max_vocab": None},
     {"hashing": True, "n_features": 512},
     {"weighting": "binary"},
+    {"weighting": "tfidf", "norm": "l2_sum", "slots": {"symbol": {"kind": "symbol", "tickers": ["AAPL", "MSFT"]}}},
 ]
 
 
@@ -51,6 +52,21 @@ def test_round_trip_predicts_the_same(tmp_path: Path, vp: dict[str, object]) -> 
     )
     assert b.labels == sorted(set(LABELS)) and b.temperature == 1.7 and b.format_version == FORMAT_VERSION
     assert b.manifest is not None and b.manifest["training"] == {"rows": 9}
+
+
+def test_slots_are_kept_in_the_manifest_only_when_set_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    vec, clf = fitted(**VARIANTS[-1])
+    save_bundle(tmp_path / "b", vec, clf)
+    manifest_path = tmp_path / "b" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["featurizer"]["slots"] == VARIANTS[-1]["slots"]
+    assert load_bundle(tmp_path / "b").vectorizer.slot_markers("price of MSFT") == ["xxsymbol"]
+    manifest["featurizer"]["slots"] = {"symbol": {"kind": "ticker"}}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="invalid featurizer settings.*kind must be"):
+        load_bundle(tmp_path / "b")
+    save_bundle(tmp_path / "plain", *fitted())
+    assert "slots" not in json.loads((tmp_path / "plain" / "manifest.json").read_text())["featurizer"]
 
 
 def test_hidden_layer_model_round_trip(tmp_path: Path) -> None:

@@ -276,6 +276,12 @@ FAST_TRAIN += ["deposit status", "explain etfs", "what is a bond", "bond yields 
 FAST_LABELS = ["q", "q", "c", "c", "t", "t", "f", "f", "f", "c"]
 PROBES = ["", "aapl", "zzzz unknownword", "CASH cash cash balance", "Émile's cash", "İstanbul quote"]
 PROBES += ["bond bond bond", "price of msft today", "a\x00b cash", "qoute for aapl", "'''", "x" * 300]
+PROBES += ["ZZZZ", "apple cash today xxsymbol"]  # a capitalised unknown word is a symbol; a typed marker
+#: a domain's slots, as BowVectorizer(slots=...) takes them: markers xxsymbol and xxtimeframe
+SLOTS = {
+    "symbol": {"kind": "symbol", "tickers": ["AAPL", "MSFT"], "names": {"apple": "AAPL"}},
+    "timeframe": {"kind": "lookup", "values": {"today": "1D"}, "patterns": {r"\b(\d) ?days?\b": "{1}D"}},
+}
 FEATURE_SETTINGS = [
     {},  # the seed's: raw counts, no norm
     {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None},  # the default
@@ -285,6 +291,9 @@ FEATURE_SETTINGS = [
     {"ngram_max": 3, "weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 3)},
     {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (2, 3), "max_vocab": 20},  # words cut from the vocabulary
     {"weighting": "tfidf", "norm": "l2_sum", "token_pattern": r"[A-Za-z_]+"},  # no fast tokeniser
+    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None, "slots": SLOTS},
+    {"weighting": "tfidf", "norm": "l2", "sublinear_tf": True, "char_ngrams": (3, 4), "slots": SLOTS},
+    {"hashing": True, "n_features": 64, "char_ngrams": (3, 3), "norm": "l2_sum", "slots": SLOTS},
 ]
 
 
@@ -310,6 +319,26 @@ def test_layer_probabilities_equal_the_estimators_on_every_path(params: dict[str
 
 
 DEFAULT_FAST = fast_model(FEATURE_SETTINGS[1], 0)
+SLOTS_FAST = fast_model(FEATURE_SETTINGS[8], 0)
+
+
+def test_slot_markers_are_features_but_not_known_words() -> None:
+    model, vec, _clf = SLOTS_FAST
+    tokens = model.tokens("price of AAPL today")  # type: ignore[attr-defined]
+    assert tokens == ["price", "of", "aapl", "today", "xxsymbol", "xxtimeframe"]
+    assert {"xxsymbol", "aapl_xxsymbol"} <= set(vec.vocabulary_ or {})  # trained on "price of aapl"
+    # "ZZZZ" is a symbol to the extractor, but no word the model knows: the layer still abstains
+    assert model.known_words(model.tokens("ZZZZ")) == 0  # type: ignore[attr-defined]
+    assert model.score_batch(["ZZZZ", "aapl ZZZZ"])[1].tolist() == [0, 1]  # type: ignore[attr-defined]
+
+
+@given(st.lists(st.text(max_size=40) | st.sampled_from([*FAST_TRAIN, "AAPL 3 days", "apple today"]), max_size=6))
+def test_any_strings_score_like_the_estimators_with_slot_markers(texts: list[str]) -> None:
+    model, vec, clf = SLOTS_FAST
+    single = np.array([model.proba(t) for t in texts]).reshape(len(texts), len(clf.classes_))  # type: ignore[attr-defined]
+    assert np.allclose(model.proba_batch(texts), single, atol=1e-12)  # type: ignore[attr-defined]
+    if texts:
+        assert np.allclose(single, clf.predict_proba(vec.transform(texts)), atol=1e-6)
 
 
 @given(st.lists(st.text(max_size=40) | st.sampled_from(FAST_TRAIN), max_size=6))

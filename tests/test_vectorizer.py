@@ -44,6 +44,12 @@ VARIANTS = [
     {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None},
     {"weighting": "binary"},
     {"sublinear_tf": True, "char_ngrams": (3, 3), "hashing": True, "n_features": 1000},
+    {
+        "slots": {
+            "symbol": {"kind": "symbol", "tickers": ["AAPL"]},
+            "when": {"kind": "lookup", "values": {"ytd": "YTD"}},
+        }
+    },
 ]
 
 
@@ -134,11 +140,28 @@ def test_string_input_tags() -> None:
         ({"norm": "l2_sum", "weighting": "binary"}, "l2_sum"),
         ({"max_vocab": -1}, "max_vocab"),
         ({"token_pattern": "("}, "token_pattern"),
+        ({"slots": {}}, "slots"),
+        ({"slots": ["symbol"]}, "slots"),
+        ({"slots": {"Symbol": {"kind": "symbol"}}}, "lower-case"),
+        ({"slots": {"when": {"kind": "dates"}}}, "slot 'when': kind"),
+        ({"slots": {"when": {"kind": "lookup", "patterns": {"(": "x"}}}}, "invalid pattern"),
     ],
 )
 def test_bad_parameters_fail_in_fit_with_the_parameter_named(params: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         BowVectorizer(**params).fit(TEXTS)
+
+
+def test_slot_markers_follow_the_tokens_of_texts_with_slot_values() -> None:
+    vec = BowVectorizer(slots=VARIANTS[-1]["slots"]).fit(TEXTS)
+    assert vec.slot_markers("What's AAPL at YTD?") == ["xxsymbol", "xxwhen"]
+    assert vec.slot_markers("what is an etf") == []
+    # a marker is a feature: "xxsymbol" counts in every text naming a ticker, the extractor's way
+    col = vec.vocabulary_["xxsymbol"]
+    rows = vec.transform(["aapl", "XYZ price", "price", "portfolio performance ytd"])[:, col].toarray().ravel()
+    assert rows.tolist() == [1.0, 1.0, 0.0, 0.0]
+    # without slots, the same texts have no marker features
+    assert "xxsymbol" not in BowVectorizer().fit(TEXTS).vocabulary_
 
 
 def test_a_single_string_is_refused() -> None:

@@ -16,12 +16,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import murmurhash3_32
 from sklearn.utils.validation import check_is_fitted
 
-from ..text import TOKEN_PATTERN, char_ngrams, tokenize, word_ngrams
+from ..text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
 
-__all__ = ["BowVectorizer", "stable_hash"]
+__all__ = ["SLOT_MARKER_PREFIX", "BowVectorizer", "stable_hash"]
 
 _WEIGHTINGS = ("count", "binary", "tfidf")
 _NORMS = (None, "l2", "l2_sum")
+_SLOT_NAME = re.compile(r"[a-z0-9]+")
+#: marker tokens are this prefix and the slot's name: ``xxsymbol``
+SLOT_MARKER_PREFIX = "xx"
 _CHAR_CACHE_SIZE = 200_000  # tokens whose char n-grams are remembered (a few tens of MB at most)
 
 
@@ -70,6 +73,14 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         Lower-case tokens (the seed does).
     token_pattern : str, default="[A-Za-z0-9']+"
         The tokeniser's regular expression.
+    slots : mapping or None, default=None
+        Slots in a domain.json's ``slots`` format (``{"symbol": {"kind": "symbol", "tickers":
+        [...], ...}, "account": {"kind": "lookup", "values": {...}}}``). When given, each
+        utterance's tokens are followed by one marker token ``xx<name>`` per slot the domain's
+        parameter extractor finds in it (``"how did TSLA do this year"`` gains ``xxsymbol``
+        and ``xxtimeframe``), so the model can learn from "a ticker is mentioned" instead of from
+        each ticker on its own. Slot names must be lower-case letters and digits. Marker tokens
+        are features like any word (with their word pairs and character n-grams).
 
     Examples
     --------
@@ -92,6 +103,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         norm: str | None = None,
         lowercase: bool = True,
         token_pattern: str = TOKEN_PATTERN,
+        slots: Mapping[str, Any] | None = None,
     ) -> None:
         self.ngram_max = ngram_max
         self.char_ngrams = char_ngrams
@@ -103,6 +115,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.norm = norm
         self.lowercase = lowercase
         self.token_pattern = token_pattern
+        self.slots = slots
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -141,6 +154,27 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             re.compile(self.token_pattern)
         except (re.error, TypeError) as exc:
             raise ValueError(f"BowVectorizer: invalid token_pattern {self.token_pattern!r}: {exc}") from exc
+        self._slot_finders_ = self._build_slots()
+
+    def _build_slots(self) -> dict[str, Any]:
+        """The extractor's slot finders for ``slots``, keyed by marker token; ValueError if invalid."""
+        if getattr(self, "slots", None) is None:  # (also a vectorizer pickled before slots existed)
+            return {}
+        from ..errors import ConfigError
+        from ..extract import slots_from_spec
+
+        if not isinstance(self.slots, Mapping) or not self.slots:
+            raise ValueError(
+                f"BowVectorizer: slots must be a non-empty mapping of slot name -> settings, got {self.slots!r}"
+            )
+        bad = [n for n in self.slots if not (isinstance(n, str) and _SLOT_NAME.fullmatch(n))]
+        if bad:
+            raise ValueError(f"BowVectorizer: slot names must be lower-case letters and digits, got {bad!r}")
+        try:
+            found = slots_from_spec(self.slots, "BowVectorizer(slots=...)")
+        except ConfigError as exc:
+            raise ValueError(f"BowVectorizer: invalid slots: {exc}") from exc
+        return {SLOT_MARKER_PREFIX + name: slot for name, slot in found.items()}
 
     @staticmethod
     def _check_texts(X: Any) -> list[str]:
@@ -166,6 +200,19 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             return tokenize(text)  # with its fast path for ASCII text
         tokens: list[str] = self._pattern_.findall(text)
         return [t.lower() for t in tokens] if self.lowercase else tokens
+
+    def slot_markers(self, text: str) -> list[str]:
+        """The marker tokens of the slots found in ``text``, in the order of ``slots``."""
+        finders = self._slot_finders_
+        if not finders:
+            return []
+        norm = normalize(text)
+        return [marker for marker, slot in finders.items() if slot.find(text, norm)]
+
+    def _doc_tokens(self, text: str) -> list[str]:
+        """An utterance's tokens, followed by its slot markers when ``slots`` is set."""
+        tokens = self._tokens(text)
+        return tokens + self.slot_markers(text) if self._slot_finders_ else tokens
 
     def _char_grams(self, token: str) -> list[str]:
         lo, hi = self.char_ngrams  # type: ignore[misc]
@@ -252,7 +299,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self._pattern_ = re.compile(self.token_pattern)
         self._char_cache_: dict[str, list[int]] = {}
         self._unit_sq_cache_: dict[str, float] = {}
-        token_lists = [self._tokens(t) for t in texts]
+        token_lists = [self._doc_tokens(t) for t in texts]
         if self.hashing:
             self.vocabulary_: dict[str, int] | None = None
             self.n_features_out_ = int(self.n_features)
@@ -309,7 +356,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Features of ``X`` as a CSR matrix of float32, one row per text."""
         check_is_fitted(self, "n_features_out_")
-        token_lists = [self._tokens(t) for t in self._check_texts(X)]
+        token_lists = [self._doc_tokens(t) for t in self._check_texts(X)]
         return self._weigh(self._counts(token_lists), token_lists)
 
     def _weigh(self, m: sp.csr_matrix, token_lists: list[list[str]]) -> sp.csr_matrix:
@@ -385,6 +432,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         state.pop("_pattern_", None)  # compiled again on load
         state.pop("_char_cache_", None)
         state.pop("_unit_sq_cache_", None)
+        state.pop("_slot_finders_", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -393,3 +441,4 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             self._pattern_ = re.compile(self.token_pattern)
             self._char_cache_ = {}
             self._unit_sq_cache_ = {}
+            self._slot_finders_ = self._build_slots()

@@ -69,6 +69,7 @@ class _Model:
         self.temperature = bundle.temperature
         self.linear = not clf.hidden_size
         self.vocab = vec.vocabulary_
+        self.markers = frozenset(vec._slot_finders_)  # the slot marker tokens, when there are slots
         first = np.asarray(clf.coef_ if self.linear else clf.hidden_coef_, dtype=np.float64)
         self.bias = np.asarray(clf.intercept_ if self.linear else clf.hidden_intercept_, dtype=np.float64)
         self.width = first.shape[0]
@@ -164,15 +165,18 @@ class _Model:
         return row
 
     def tokens(self, text: str) -> list[str]:
-        found: list[str] = self.vec._tokens(text)
+        """The utterance's tokens, then its slot markers (when the vectorizer has ``slots``)."""
+        found: list[str] = self.vec._doc_tokens(text)
         return found
 
     def known_words(self, tokens: list[str]) -> int:
-        """How many of the utterance's word tokens the model was trained on (hashing: all)."""
+        """How many of the utterance's word tokens the model was trained on (hashing: all);
+        slot markers are not words of the utterance and do not count."""
+        markers = self.markers
         if self.vocab is None:
-            return len(tokens)
+            return sum(1 for t in tokens if t not in markers) if markers else len(tokens)
         vocab = self.vocab
-        return sum(1 for t in tokens if t in vocab)
+        return sum(1 for t in tokens if t in vocab and t not in markers)
 
     def proba(self, text: str) -> list[float]:
         """Probabilities for one utterance (see :meth:`proba_tokens`)."""
@@ -279,7 +283,7 @@ class _Model:
 
     def _flat_tokens(self, texts: list[str]) -> list[str]:
         """The tokens of all texts in one list, texts separated by ``"\\x00"`` (never a token)."""
-        if self.vec._seed_tokens:
+        if self.vec._seed_tokens and not self.markers:  # (slot markers need each text on its own)
             joined = " \x00 ".join(texts)
             if joined.isascii() and joined.count(_SEPARATOR) == len(texts) - 1:
                 return joined.translate(_ASCII_BATCH_TOKENS).split()  # one pass for the whole batch
@@ -340,7 +344,11 @@ class _Model:
             names, inverse = np.unique(np.array([flat[i] for i in missing], dtype=object), return_inverse=True)
             extra = np.array([self._unknown_row(str(t)) for t in names])
             np.add.at(z, row_of[missing], extra[inverse])
-        words_per_text = np.bincount(row_of[is_word if self.vocab is None else known], minlength=n)
+        counted = is_word if self.vocab is None else known
+        if self.markers:  # slot markers are not words of the utterance
+            markers = self.markers
+            counted = counted & ~np.fromiter((t in markers for t in flat), dtype=bool, count=len(flat))
+        words_per_text = np.bincount(row_of[counted], minlength=n)
         sq = z[:, -1]
         z = z[:, :-1]
         if self.vec.norm == "l2_sum":
@@ -591,6 +599,7 @@ class TorchBowLayer:
             "hidden_size": int(model.clf.hidden_size) if model else None,
             "char_ngrams": list(vec.char_ngrams) if vec and vec.char_ngrams else None,
             "weighting": vec.weighting if vec else None,
+            "slots": list(vec.slots) if vec and vec.slots else None,  # the slots marked as features
             "temperature": model.temperature if model else None,
             "confidence": self.confidence,
             "confidence_in_effect": (
