@@ -42,7 +42,7 @@ MODEL_DIR := $(DOMAIN_DIR)/bundle
 model: $(VENV)/.test-installed
 	rm -rf build/model-data
 	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template --background brokerage
-	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --force
+	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --slots brokerage --force
 	$(PY) -m intentroute tune --data build/model-data/intent_val.jsonl --config $(DOMAIN_DIR)/cascade.toml \
 		--layer torch_bow --target oos_recall:0.8 --confidence 0.95 --out $(DOMAIN_DIR)/policies.toml --force
 

@@ -1,15 +1,18 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
-    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset default|mlp] [--data ../shared/benchmarks]
+    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset default|mlp] [--no-slots]
+                                         [--data ../shared/benchmarks]
 
 The template-held-out test split holds out about three templates per intent, so a single phrasing
 the model cannot map moves the accuracy by ~3 points. For each seed this script does what
 ``make model`` does (generate 25,000 examples with the background class and a template split,
-train the default preset (or ``--preset``), fit the classifier's threshold with ``tune --layer torch_bow --target
+train the default preset (or ``--preset``) with the domain's slot markers (``--no-slots``:
+without), fit the classifier's threshold with ``tune --layer torch_bow --target
 oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's cascade
 (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain test
-queries, the classifier's own accuracy on them, and (when the files are there) the share of
-CLINC150's out-of-scope test queries routed to clarify.
+queries, the classifier's own accuracy on them, (when the files are there) the share of
+CLINC150's out-of-scope test queries routed to clarify, and the classifier layer's p50 for one
+utterance.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 from heldout import held_out_row, in_domain_test
+from timing import p50_us
 
 from intentroute import Cascade
 from intentroute.bundle import save_bundle
 from intentroute.config import build_cascade
 from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates, write_dataset
-from intentroute.domains import domain_path
+from intentroute.domains import domain_path, load_domain
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.train import PRESETS, read_jsonl, train
 from intentroute.tune import fit_policies
@@ -38,8 +42,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 13, 17, 19])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    ap.add_argument("--no-slots", action="store_true", help="train without the domain's slot-marker features")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
+    slots = None if args.no_slots else load_domain("brokerage").slots
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
     oos = read_jsonl(oos_file)[0] if oos_file.exists() else None
     templates = merge_templates(
@@ -54,7 +60,7 @@ def main() -> None:
             write_dataset(
                 generate(templates, GeneratorConfig(size=25000, seed=seed, split="template")), folder / "data"
             )
-            result = train(folder / "data", args.preset)
+            result = train(folder / "data", args.preset, slots=slots)
             save_bundle(folder / "bundle", result.vectorizer, result.classifier)
             layer = TorchBowLayer(folder / "bundle", confidence="in_scope")
             start = Cascade(
@@ -73,10 +79,12 @@ def main() -> None:
                 "seed": seed,
                 "threshold": fitted.policies["torch_bow"].threshold,
                 **held_out_row(cascade, layer, texts, labels, oos),
+                # the classifier layer's own time for one utterance (slot markers run the extractor)
+                "layer_p50_us": p50_us(layer.route, texts[:1000], passes=2),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    for key in ("cascade_accuracy", "classifier_accuracy", "clinc150_oos_to_clarify"):
+    for key in ("cascade_accuracy", "classifier_accuracy", "clinc150_oos_to_clarify", "layer_p50_us"):
         values = [r[key] for r in rows if key in r]
         if values:
             print(f"{key}: mean {np.mean(values):.3f}, min {min(values):.3f}, max {max(values):.3f}")

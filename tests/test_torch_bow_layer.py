@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import intentroute
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
-from intentroute.domains import domain_path
+from intentroute.domains import domain_path, load_domain
 from intentroute.errors import ConfigError, LayerUnavailable
 from intentroute.estimators import BowVectorizer, TorchBowClassifier
 from intentroute.layers.torch_bow import TorchBowLayer
@@ -268,6 +268,8 @@ def test_default_cascade_uses_the_classifier_after_the_rules() -> None:
     assert cascade.policy_for("rules") == Policy(0.75, 0.1)
     route = cascade.route("is nvda up for me this month")
     assert route.layer == "torch_bow" and route.extracted == {"symbol": "NVDA", "timeframe": "this month"}
+    # make model trains the embedded classifier with the domain's slot markers
+    assert cascade.layers[1].status()["slots"] == list(load_domain("brokerage").slots)
 
 
 # -- the precomputed-unit path equals the estimators ------------------------------------------
