@@ -18,3 +18,15 @@ def test_the_threshold_fitting_example_runs_and_meets_its_recall_target() -> Non
     recall = float(lines[goal + 1].split("out-of-scope recall ")[1].split(",")[0])
     assert recall >= 0.97
     assert "-> clarify" in out.stdout
+
+
+def test_the_hot_reload_example_swaps_in_a_model_with_slot_markers() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_and_hot_reload.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert "slot markers ['symbol', 'account', 'timeframe', 'topic']" in last and "reloads=1" in last
