@@ -334,22 +334,24 @@ def test_slot_markers_are_features_but_not_known_words() -> None:
     assert model.score_batch(["ZZZZ", "aapl ZZZZ"])[1].tolist() == [0, 1]  # type: ignore[attr-defined]
 
 
-@given(st.lists(st.text(max_size=40) | st.sampled_from([*FAST_TRAIN, "AAPL 3 days", "apple today"]), max_size=6))
-def test_any_strings_score_like_the_estimators_with_slot_markers(texts: list[str]) -> None:
-    model, vec, clf = SLOTS_FAST
+def assert_scores_like_the_estimators(fast: tuple[object, BowVectorizer, TorchBowClassifier], texts: list[str]) -> None:
+    """One by one and in a batch, the layer's model gives the estimators' probabilities."""
+    model, vec, clf = fast
     single = np.array([model.proba(t) for t in texts]).reshape(len(texts), len(clf.classes_))  # type: ignore[attr-defined]
     assert np.allclose(model.proba_batch(texts), single, atol=1e-12)  # type: ignore[attr-defined]
     if texts:
         assert np.allclose(single, clf.predict_proba(vec.transform(texts)), atol=1e-6)
+
+
+@given(st.lists(st.text(max_size=40) | st.sampled_from([*FAST_TRAIN, "AAPL 3 days", "apple today"]), max_size=6))
+def test_any_strings_score_like_the_estimators_with_slot_markers(texts: list[str]) -> None:
+    assert_scores_like_the_estimators(SLOTS_FAST, texts)
 
 
 @given(st.lists(st.text(max_size=40) | st.sampled_from(FAST_TRAIN), max_size=6))
 def test_any_strings_score_like_the_estimators_alone_and_in_batches(texts: list[str]) -> None:
-    model, vec, clf = DEFAULT_FAST
-    single = np.array([model.proba(t) for t in texts]).reshape(len(texts), len(clf.classes_))  # type: ignore[attr-defined]
-    assert np.allclose(model.proba_batch(texts), single, atol=1e-12)  # type: ignore[attr-defined]
-    if texts:
-        assert np.allclose(single, clf.predict_proba(vec.transform(texts)), atol=1e-6)
+    assert_scores_like_the_estimators(DEFAULT_FAST, texts)
+    model = DEFAULT_FAST[0]
     seed_token = re.compile(r"[A-Za-z0-9']+")  # the seed's tokeniser, which the fast paths must equal
     for t in texts:
         assert model.tokens(t) == [w.lower() for w in seed_token.findall(t)]  # type: ignore[attr-defined]
