@@ -197,7 +197,9 @@ def save_bundle(
     }
     if vec.weighting == "tfidf":
         files[IDF] = _json_bytes([float(x) for x in vec.idf_])
-    featurizer = {k: getattr(vec, k) for k in _FEATURIZER_KEYS if k != "slots" or vec.slots is not None}
+    featurizer = {k: getattr(vec, k, None) for k in _FEATURIZER_KEYS}
+    if featurizer["slots"] is None:  # (a vectorizer pickled before slots existed has no attribute)
+        del featurizer["slots"]
     if featurizer["char_ngrams"] is not None:
         featurizer["char_ngrams"] = list(featurizer["char_ngrams"])
     manifest = {
