@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from .estimators.classifier import reliability
+from .types import CLARIFY, OUT_OF_SCOPE
 
 __all__ = ["evaluate_bundle", "evaluate_cascade", "format_report", "score", "write_report"]
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
-NOT_AN_INTENT = ("clarify", "oos")  # gold labels that mean "should clarify"
 
 
 def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[float]) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[flo
                 "accuracy": round(float(correct[covered].mean()), 4) if covered.any() else None,
             }
         )
+    with warnings.catch_warnings():  # one label only (a file of out-of-scope texts): a 1x1 matrix is right
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        matrix = confusion_matrix(yt, yp, labels=labels).tolist()
     return {
         "examples": len(yt),
         "accuracy": round(float(correct.mean()), 4) if len(yt) else None,
@@ -60,7 +64,7 @@ def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[flo
             }
             for i, lab in enumerate(labels)
         },
-        "confusion": {"labels": labels, "matrix": confusion_matrix(yt, yp, labels=labels).tolist()},
+        "confusion": {"labels": labels, "matrix": matrix},
         "ece": ece,
         "reliability": bins,
         "risk_coverage": curve,
@@ -114,9 +118,10 @@ def evaluate_bundle(
 def evaluate_cascade(
     cascade: Any, texts: Sequence[str], labels: Sequence[str], *, latency_samples: int = 1000
 ) -> dict[str, Any]:
-    """Evaluate a cascade: routing to ``clarify`` is correct only for gold ``clarify``/``oos``."""
+    """Evaluate a cascade: routing to ``clarify`` is correct only for out-of-scope gold labels
+    (``clarify``, ``oos``, or the generator's background class ``none``), as in tuning."""
     routes = cascade.route_batch(list(texts))
-    gold = ["clarify" if y in NOT_AN_INTENT else y for y in labels]
+    gold = [CLARIFY if y in OUT_OF_SCOPE else y for y in labels]
     pred = [r.intent for r in routes]
     report = {"kind": "cascade", "layers": cascade.layer_names, **score(gold, pred, [r.confidence for r in routes])}
     by_layer: dict[str, list[bool]] = {}

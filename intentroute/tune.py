@@ -31,7 +31,7 @@ import numpy as np
 
 from ._io import atomic_write_bytes
 from .errors import ConfigError
-from .types import CLARIFY, LayerResult, Policy
+from .types import CLARIFY, OUT_OF_SCOPE, LayerResult, Policy
 
 __all__ = [
     "THRESHOLDS",
@@ -45,7 +45,6 @@ __all__ = [
 
 THRESHOLDS: tuple[float, ...] = tuple(round(t, 2) for t in np.arange(0.0, 1.0, 0.025))
 MARGINS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)
-OUT_OF_SCOPE = ("oos", "none", CLARIFY)  # "none": the background class of generated data
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 __all__ = [
     "CLARIFY",
+    "OUT_OF_SCOPE",
     "Candidate",
     "LayerResult",
     "Outcome",
@@ -23,6 +24,10 @@ __all__ = [
 
 #: The label of the fallback route: the cascade is not sure enough and the app should ask.
 CLARIFY = "clarify"
+
+#: Gold labels that mean "no intent: the cascade should clarify": ``oos`` (CLINC150's), ``none``
+#: (the generator's background class) and ``clarify`` itself. Tuning and evaluation both use them.
+OUT_OF_SCOPE = ("oos", "none", CLARIFY)
 
 #: What happened at one layer of the cascade.
 Outcome = Literal["accepted", "rejected", "abstained", "unavailable", "error"]

@@ -132,6 +132,9 @@ def test_evaluate_bundle_and_cascade(data_dir: Path, tmp_path: Path) -> None:
     c = evaluate_cascade(
         intentroute.default_cascade(), [*texts[:200], "asdf qwer"], [*labels[:200], "oos"], latency_samples=50
     )
+    # out-of-scope gold labels, as tune counts them: CLINC150's "oos" and the background class "none"
+    oos = evaluate_cascade(intentroute.default_cascade(), ["asdf qwer", "zxcv"], ["oos", "none"], latency_samples=5)
+    assert oos["accuracy"] == 1.0 and oos["clarify_rate"] == 1.0
     assert set(c["per_layer"]) <= {"rules", "torch_bow", "fallback"}
     assert abs(sum(v["share"] for v in c["per_layer"].values()) - 1.0) < 1e-3
     paths = write_report(c, tmp_path / "report")
