@@ -295,6 +295,12 @@ def generate(
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the batch size.")
+@click.option(
+    "--weight-decay",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Override the L2 weight decay (default preset: 3e-5).",
+)
 @click.option("--seed", "random_state", type=int, default=None, help="Override the random seed (7).")
 @click.option(
     "--slots",
@@ -312,6 +318,7 @@ def train(
     epochs: int | None,
     lr: float | None,
     batch_size: int | None,
+    weight_decay: float | None,
     random_state: int | None,
     slots_domain: str | None,
     force: bool,
@@ -331,6 +338,7 @@ def train(
             "epochs": epochs,
             "lr": lr,
             "batch_size": batch_size,
+            "weight_decay": weight_decay,
             "random_state": random_state,
         }.items()
         if v is not None

@@ -83,16 +83,29 @@ def test_cli_train_mlp_preset_writes_a_hidden_layer_bundle_the_layer_routes_with
     assert float(np.mean([layer.route(t).candidates[0].intent == y for t, y in zip(texts, labels, strict=True)])) > 0.5
 
 
-def test_cli_train_with_a_domain_s_slots_writes_them_into_the_bundle(data_dir: Path, tmp_path: Path) -> None:
+def test_cli_train_with_a_domain_s_slots_and_a_weight_decay_writes_them_into_the_bundle(
+    data_dir: Path, tmp_path: Path
+) -> None:
     from intentroute.domains import load_domain
     from intentroute.layers.torch_bow import TorchBowLayer
 
     out = run_cli(
-        "train", "--data", str(data_dir), "--out", str(tmp_path / "s"), "--slots", "brokerage", "--epochs", "2"
+        "train",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "s"),
+        "--slots",
+        "brokerage",
+        "--epochs",
+        "2",
+        "--weight-decay",
+        "3e-4",
     )
     assert out.returncode == 0, out.stderr
     bundle = load_bundle(tmp_path / "s")
     assert bundle.manifest is not None and bundle.manifest["featurizer"]["slots"] == load_domain("brokerage").slots
+    assert bundle.manifest["hyperparameters"]["weight_decay"] == 3e-4
     assert {"xxsymbol", "xxaccount", "xxtimeframe", "xxtopic"} <= set(bundle.vectorizer.vocabulary_ or {})
     layer = TorchBowLayer(str(tmp_path / "s"))
     assert layer.route("how did TSLA do this year").candidates
