@@ -197,9 +197,10 @@ def save_bundle(
     }
     if vec.weighting == "tfidf":
         files[IDF] = _json_bytes([float(x) for x in vec.idf_])
-    featurizer = {k: getattr(vec, k, None) for k in _FEATURIZER_KEYS}
-    if featurizer["slots"] is None:  # (a vectorizer pickled before slots existed has no attribute)
-        del featurizer["slots"]
+    featurizer = {k: getattr(vec, k) for k in _FEATURIZER_KEYS if k != "slots"}
+    slots = getattr(vec, "slots", None)  # (a vectorizer pickled before slots existed has no attribute)
+    if slots is not None:
+        featurizer["slots"] = slots
     if featurizer["char_ngrams"] is not None:
         featurizer["char_ngrams"] = list(featurizer["char_ngrams"])
     manifest = {

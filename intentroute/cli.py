@@ -299,7 +299,7 @@ def generate(
     "--weight-decay",
     type=click.FloatRange(min=0),
     default=None,
-    help="Override the L2 weight decay (default preset: 3e-5).",
+    help="Override the preset's L2 weight decay.",
 )
 @click.option("--seed", "random_state", type=int, default=None, help="Override the random seed (7).")
 @click.option(
