@@ -1,25 +1,26 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
     python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset default|mlp] [--no-slots]
-                                         [--weight-decay W] [--data ../shared/benchmarks]
+                                         [--lr X] [--weight-decay W] [--data ../shared/benchmarks]
 
 The template-held-out test split holds out a tenth of each intent's templates (about nine of the
 brokerage domain's 88-97), and which ones is a draw, so one split's figure moves by a few points.
 For each seed this script does what ``make model`` does (generate 25,000 examples with the
 background class and a template split, train the default preset (or ``--preset``) with the
-domain's slot markers (``--no-slots``: without) and the preset's weight decay (``--weight-decay
-W`` overrides it), fit the classifier's threshold with ``tune --layer torch_bow --target
-oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's cascade
-(rules at the seed's policy, the classifier by its in-scope probability) on the in-domain test
-queries, the classifier's own accuracy on them, (when the files are there) the share of
-CLINC150's out-of-scope test queries routed to clarify, and the classifier layer's p50 for one
-utterance.
+domain's slot markers (``--no-slots``: without) and make model's learning rate and weight decay
+(read from the Makefile's ``model`` target; ``--lr``, ``--weight-decay`` override them), fit the
+classifier's threshold with ``tune --layer torch_bow --target oos_recall:0.8 --confidence 0.95``
+on the validation split) and measures the domain's cascade (rules at the seed's policy, the
+classifier by its in-scope probability) on the in-domain test queries, the classifier's own
+accuracy on them, (when the files are there) the share of CLINC150's out-of-scope test queries
+routed to clarify, and the classifier layer's p50 for one utterance.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -39,14 +40,27 @@ from intentroute.tune import fit_policies
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def make_model_overrides() -> dict[str, float]:
+    """The classifier settings the Makefile's ``model`` target passes to ``intentroute train``
+    (``--lr``, ``--weight-decay``), so this script trains what ``make model`` trains."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile[makefile.index("\nmodel:") :].split("\n\n", 1)[0]
+    flags = {"lr": "--lr", "weight_decay": "--weight-decay"}
+    found = {key: re.search(rf"{flag}\s+(\S+)", recipe) for key, flag in flags.items()}
+    return {key: float(m.group(1)) for key, m in found.items() if m}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 13, 17, 19])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
     ap.add_argument("--no-slots", action="store_true", help="train without the domain's slot-marker features")
-    ap.add_argument("--weight-decay", type=float, help="override the preset's L2 weight decay")
+    ap.add_argument("--lr", type=float, help="override make model's learning rate")
+    ap.add_argument("--weight-decay", type=float, help="override make model's L2 weight decay")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
+    given = {"lr": args.lr, "weight_decay": args.weight_decay}
+    overrides = {**make_model_overrides(), **{k: v for k, v in given.items() if v is not None}}
     slots = None if args.no_slots else load_domain("brokerage").slots
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
     oos = read_jsonl(oos_file)[0] if oos_file.exists() else None
@@ -62,7 +76,6 @@ def main() -> None:
             write_dataset(
                 generate(templates, GeneratorConfig(size=25000, seed=seed, split="template")), folder / "data"
             )
-            overrides = {} if args.weight_decay is None else {"weight_decay": args.weight_decay}
             result = train(folder / "data", args.preset, overrides=overrides, slots=slots)
             save_bundle(folder / "bundle", result.vectorizer, result.classifier)
             layer = TorchBowLayer(folder / "bundle", confidence="in_scope")
