@@ -38,9 +38,9 @@ _FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
 #: weight decay 0 to 3e-5: 3e-6 was best on all three at 4e-2 and on two at 6e-2 (CLINC150 0.932
 #: against 0.933 at 1e-6), and 6e-2 beat 4e-2 on two of three (docs/benchmarks.md).
 #: ``mlp``: the default's features into one 512-unit ReLU layer
-#: with dropout 0.5 (Adam, lr 2e-3, batch 128, 10 epochs): on BANKING77 and CLINC150 1.3-1.4
-#: points more accurate than the default (0.4-1.1 more than linear models fitted to convergence
-#: on these features), for 7-10 times the training time and a larger model (benchmarks/public.py,
+#: with dropout 0.5 (Adam, lr 2e-3, batch 128, 10 epochs): on BANKING77 1.0 point more accurate
+#: than the default and on CLINC150 0.1 (0.4-1.1 more than linear models fitted to convergence on
+#: these features), for 7-10 times the training time and a larger model (benchmarks/public.py,
 #: benchmarks/presets.py, docs/benchmarks.md); no better on the brokerage templates.
 PRESETS: dict[str, dict[str, Any]] = {
     "seed": {
