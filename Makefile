@@ -37,7 +37,7 @@ lint: $(VENV)/.test-installed
 # give the same bundle bytes (training runs single-threaded). The default preset with the domain's
 # slot markers (more held-out phrasings right and more of CLINC150's out-of-scope queries rejected
 # over ten template splits: benchmarks/template_splits.py), at lr 4e-2 and weight decay 3e-5
-# instead of the preset's 6e-2 and 3e-6: of the settings measured on twenty template splits, the
+# instead of the preset's 6e-2 and 3e-6: of the settings measured over template splits, the
 # most accurate with which every split still rejects at least 90% of those queries.
 # benchmarks/template_splits.py reads these overrides from here. Then the classifier's threshold,
 # fitted on the model's validation split (its background examples count as out of scope); the

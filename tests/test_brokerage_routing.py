@@ -83,6 +83,10 @@ EXPECTED = {
 CASES = [(text, intent) for intent, texts in EXPECTED.items() for text in texts]
 
 
+def _rules_only() -> Cascade:
+    return build_cascade({"domain": "brokerage", "layers": [{"name": "rules", "threshold": 0.75, "margin": 0.1}]})
+
+
 def test_every_domain_intent_has_cases() -> None:
     assert set(EXPECTED) == set(load_domain("brokerage").labels)
 
@@ -117,10 +121,6 @@ def test_the_classifier_answers_what_the_rules_cannot() -> None:
 def test_quotes_without_a_symbol_reports_it_missing() -> None:
     route = intentroute.default_cascade().route("quote please")
     assert route.intent == "quotes" and route.missing_params == ("symbol",)
-
-
-def _rules_only() -> Cascade:
-    return build_cascade({"domain": "brokerage", "layers": [{"name": "rules", "threshold": 0.75, "margin": 0.1}]})
 
 
 # phrasings where a single misleading phrase used to make the rules decide the wrong intent
