@@ -8,12 +8,13 @@ brokerage domain's 88-97), and which ones is a draw, so one split's figure moves
 For each seed this script does what ``make model`` does (generate 25,000 examples with the
 background class and a template split, train the default preset (or ``--preset``) with the
 domain's slot markers (``--no-slots``: without) and make model's learning rate and weight decay
-(read from the Makefile's ``model`` target; ``--lr``, ``--weight-decay`` override them), fit the
-classifier's threshold with ``tune --layer torch_bow --target oos_recall:0.8 --confidence 0.95``
-on the validation split) and measures the domain's cascade (rules at the seed's policy, the
-classifier by its in-scope probability) on the in-domain test queries, the classifier's own
-accuracy on them, (when the files are there) the share of CLINC150's out-of-scope test queries
-routed to clarify, and the classifier layer's p50 for one utterance.
+(read from the Makefile's ``model`` target, for the default preset that it trains; ``--lr``,
+``--weight-decay`` override them), fit the classifier's threshold with ``tune --layer torch_bow
+--target oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's
+cascade (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain
+test queries, the classifier's own accuracy on them, (when the files are there) the share of
+CLINC150's out-of-scope test queries routed to clarify, and the classifier layer's p50 for one
+utterance.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
     given = {"lr": args.lr, "weight_decay": args.weight_decay}
-    overrides = {**make_model_overrides(), **{k: v for k, v in given.items() if v is not None}}
+    # make model trains the default preset; another preset keeps its own settings
+    recipe = make_model_overrides() if args.preset == "default" else {}
+    overrides = {**recipe, **{k: v for k, v in given.items() if v is not None}}
     slots = None if args.no_slots else load_domain("brokerage").slots
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
     oos = read_jsonl(oos_file)[0] if oos_file.exists() else None
