@@ -104,12 +104,15 @@ class PhraseTable(Generic[T]):
     [(0, 3, 2)]
     """
 
-    __slots__ = ("_first", "_max_n", "_table")
+    __slots__ = ("_first", "_table")
 
     def __init__(self, table: Mapping[str, T]) -> None:
         self._table = dict(table)
-        self._first = {p.split(" ", 1)[0] for p in self._table}
-        self._max_n = max((p.count(" ") + 1 for p in self._table), default=0)
+        lengths: dict[str, set[int]] = {}
+        for p in self._table:
+            lengths.setdefault(p.split(" ", 1)[0], set()).add(p.count(" ") + 1)
+        # first word -> the word counts of the phrases that start with it, longest first
+        self._first = {w: tuple(sorted(ns, reverse=True)) for w, ns in lengths.items()}
 
     def __len__(self) -> int:
         return len(self._table)
@@ -124,8 +127,11 @@ class PhraseTable(Generic[T]):
         i = 0
         while i < nwords:
             step = 1
-            if words[i] in first:
-                for n in range(min(self._max_n, nwords - i), 0, -1):
+            lengths = first.get(words[i])
+            if lengths is not None:
+                for n in lengths:
+                    if n > nwords - i:
+                        continue
                     value = table.get(words[i] if n == 1 else " ".join(words[i : i + n]))
                     if value is not None:
                         found.append((i, n, value))

@@ -105,3 +105,30 @@ def _brokerage() -> RuleLayer:
     if not _LAYER:
         _LAYER.append(RuleLayer("brokerage"))
     return _LAYER[0]
+
+
+_WORDS = ["how", "much", "cash", "do", "i", "have", "my", "roth", "ira", "x"]
+_PHRASES = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4).map(" ".join)
+
+
+@given(st.dictionaries(_PHRASES, st.integers(), max_size=12), st.lists(st.sampled_from(_WORDS), max_size=12))
+def test_phrase_lookup_finds_exactly_the_phrases_in_the_words(table: dict[str, int], words: list[str]) -> None:
+    from intentroute.text import PhraseTable
+
+    found = PhraseTable(table).find(words)
+    # every occurrence of every phrase, by start then longest first
+    expected = [
+        (i, n, table[" ".join(words[i : i + n])])
+        for i in range(len(words))
+        for n in range(len(words) - i, 0, -1)
+        if " ".join(words[i : i + n]) in table
+    ]
+    assert found == expected
+    leftmost_longest = []
+    i = 0
+    while i < len(words):
+        hit = next(((s, n, v) for s, n, v in expected if s == i), None)
+        if hit:
+            leftmost_longest.append(hit)
+        i += hit[1] if hit else 1
+    assert PhraseTable(table).find(words, overlapping=False) == leftmost_longest
