@@ -28,7 +28,7 @@ from .._io import read_toml_or_json
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..text import PhraseTable, normalize
-from ..types import LayerResult
+from ..types import Candidate, LayerResult
 
 __all__ = ["Rule", "RuleLayer", "load_rules"]
 
@@ -196,10 +196,12 @@ class RuleLayer:
                 neg[r.intent] = neg.get(r.intent, 1.0) * (1.0 + r.weight)
         scores = {i: (1.0 - miss) * neg.get(i, 1.0) for i, miss in pos.items()}
         scores = {i: min(1.0, max(0.0, s)) for i, s in scores.items() if s > 0.0 and s >= self.min_score}
-        result = LayerResult.from_scores(scores)
-        shown = {c.intent for c in result.candidates[:3]}
+        if not scores:
+            return LayerResult(meta={"rules_matched": len(hits)})
+        shown = set(sorted(scores, key=lambda i: (-scores[i], i))[:3])  # the ranking LayerResult makes
         evidence = [r.describe() for r in hits if r.intent in shown]
-        return LayerResult(result.candidates, evidence=evidence, meta={"rules_matched": len(hits)})
+        candidates = [Candidate(i, s) for i, s in scores.items()]
+        return LayerResult(candidates, evidence=evidence, meta={"rules_matched": len(hits)})
 
     def status(self) -> dict[str, Any]:
         return {
