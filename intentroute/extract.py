@@ -19,6 +19,7 @@ not found is reported in ``Route.missing_params`` (``quotes`` without a symbol).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,8 +34,40 @@ if TYPE_CHECKING:
 __all__ = ["LookupSlot", "ParamExtractor", "SymbolSlot", "slots_from_spec"]
 
 
+#: how many recent utterances each slot remembers what it found in, and up to what length: the
+#: classifier's slot markers and the cascade's extraction look at the same utterance one after
+#: the other, and slots built from the same settings are one object (see slots_from_spec). Few,
+#: so that only that repeat is saved: a benchmark's passes over its texts find nothing kept
+#: from the pass before.
+_MEMO_SIZE = 16
+_MEMO_MAX_CHARS = 2000
+
+
+class _Remembering:
+    """``find`` through a small memo of the last utterances' results (the slots are immutable)."""
+
+    _memo: dict[tuple[str, str], tuple[str, ...]]
+
+    def _find(self, text: str, norm: str) -> list[str]:
+        raise NotImplementedError
+
+    def find(self, text: str, norm: str) -> list[str]:
+        """The values found in ``text`` (``norm`` is ``normalize(text)``), in order of appearance."""
+        if len(text) > _MEMO_MAX_CHARS:
+            return self._find(text, norm)
+        key = (text, norm)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = tuple(self._find(text, norm))
+            memo = self._memo
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = hit
+        return list(hit)
+
+
 @dataclass(frozen=True)
-class LookupSlot:
+class LookupSlot(_Remembering):
     """A parameter found by phrases and regexes on the normalised text."""
 
     name: str
@@ -65,8 +98,9 @@ class LookupSlot:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases", PhraseTable(self.values))
+        object.__setattr__(self, "_memo", {})
 
-    def find(self, text: str, norm: str) -> list[str]:
+    def _find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[int, int, str]] = []
         words = norm.split(" ")
         found = self._phrases.find(words, overlapping=False)
@@ -93,7 +127,7 @@ _ALPHA_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True)
-class SymbolSlot:
+class SymbolSlot(_Remembering):
     """Ticker symbols: known tickers, company names, cashtags and capitalised unknown tickers."""
 
     name: str
@@ -131,8 +165,9 @@ class SymbolSlot:
         object.__setattr__(self, "_phrases", PhraseTable(self.names))
         lower = frozenset(t.lower() for t in self.tickers - self.lowercase_excluded)
         object.__setattr__(self, "_lower_tickers", lower)
+        object.__setattr__(self, "_memo", {})
 
-    def find(self, text: str, norm: str) -> list[str]:
+    def _find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[float, str]] = []
         tickers, lower_tickers = self.tickers, self._lower_tickers
         words = _ALPHA_WORD.findall(text)
@@ -166,15 +201,29 @@ class SymbolSlot:
 Slot = LookupSlot | SymbolSlot
 
 
+#: slots already built, by name and settings: a domain's extractor and a bundle's vectorizer
+#: trained on that domain share their slot objects, and so what they found in an utterance
+_BUILT: dict[str, Slot] = {}
+_BUILT_SIZE = 64
+
+
 def slots_from_spec(specs: Mapping[str, Any], where: str) -> dict[str, Slot]:
     """The slots of a domain.json ``slots`` object (``{name: {"kind": ..., ...}}``); a bad entry
-    is a :class:`ConfigError` naming the slot and ``where``."""
+    is a :class:`ConfigError` naming the slot and ``where``. Settings equal to ones built before
+    give the same (immutable) slot object."""
     if not isinstance(specs, Mapping):
         raise ConfigError("'slots' must be an object of slot name -> settings", source=where)
     slots: dict[str, Slot] = {}
     for name, spec in specs.items():
         if not isinstance(spec, Mapping):
             raise ConfigError(f"slot {name!r} must be an object", source=where)
+        try:
+            key: str | None = json.dumps([name, spec], sort_keys=True)
+        except (TypeError, ValueError):  # not JSON-like: built, and checked, every time
+            key = None
+        if key is not None and key in _BUILT:
+            slots[name] = _BUILT[key]
+            continue
         kind = spec.get("kind", "lookup")
         if kind == "symbol":
             slots[name] = SymbolSlot.from_spec(name, spec, where)
@@ -182,6 +231,10 @@ def slots_from_spec(specs: Mapping[str, Any], where: str) -> dict[str, Slot]:
             slots[name] = LookupSlot.from_spec(name, spec, where)
         else:
             raise ConfigError(f"slot {name!r}: kind must be 'symbol' or 'lookup', got {kind!r}", source=where)
+        if key is not None:
+            if len(_BUILT) >= _BUILT_SIZE:
+                _BUILT.pop(next(iter(_BUILT)))
+            _BUILT[key] = slots[name]
     return slots
 
 

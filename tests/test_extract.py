@@ -135,3 +135,47 @@ def test_domain_files_are_validated(tmp_path: pytest.TempPathFactory) -> None:
         load_domain(root / "nowhere")
     assert "brokerage" in available_domains()
     assert isinstance(load_domain().extractor(), ParamExtractor)
+
+
+def test_slots_built_from_equal_settings_are_one_object_and_others_are_not() -> None:
+    from intentroute.estimators import BowVectorizer
+    from intentroute.extract import slots_from_spec
+
+    domain = load_domain("brokerage")
+    vec = BowVectorizer(slots=domain.slots).fit(["what is aapl at", "my roth"])
+    ex = domain.extractor()
+    assert vec._slot_finders_["xxsymbol"] is ex.slots["symbol"]  # what the classifier's markers and extraction share
+    changed = {**domain.slots["account"], "values": {**domain.slots["account"]["values"], "pension": "Pension"}}
+    other = slots_from_spec({"account": changed}, "test")["account"]
+    assert other is not ex.slots["account"]
+    assert other.find("my pension", "my pension") == ["Pension"]
+    assert ex.slots["account"].find("my pension", "my pension") == []
+
+
+_SLOT_WORDS = ["AAPL", "tsla", "roth", "ytd", "3 months", "my", "ira", "what", "$nflx", "x"]
+
+
+@given(st.lists(st.sampled_from(_SLOT_WORDS), max_size=8))
+def test_remembered_finds_equal_fresh_ones_and_cannot_be_changed_by_a_caller(words: list[str]) -> None:
+    from intentroute.text import normalize
+
+    text = " ".join(words)
+    norm = normalize(text)
+    for slot in EX.slots.values():
+        first = slot.find(text, norm)
+        assert first == slot._find(text, norm)
+        first.append("SPOILED")
+        assert slot.find(text, norm) == slot._find(text, norm)  # a fresh list each time
+
+
+def test_long_utterances_are_found_in_and_not_remembered() -> None:
+    from intentroute.extract import _MEMO_MAX_CHARS, _MEMO_SIZE
+    from intentroute.text import normalize
+
+    slot = EX.slots["symbol"]
+    text = "what is AAPL at " + "and so on " * (_MEMO_MAX_CHARS // 10 + 1)
+    assert slot.find(text, normalize(text)) == ["AAPL"]
+    assert all(len(t) <= _MEMO_MAX_CHARS for t, _ in slot._memo)
+    for i in range(3 * _MEMO_SIZE):
+        slot.find(f"quote {i}", f"quote {i}")
+    assert 0 < len(slot._memo) <= _MEMO_SIZE
