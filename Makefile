@@ -58,6 +58,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/bench_bow.py
 	$(PY) benchmarks/presets.py
 	$(PY) benchmarks/template_splits.py
+	$(PY) benchmarks/cascade.py
 	@if [ -d ../shared/benchmarks ]; then $(PY) benchmarks/public.py --data ../shared/benchmarks; \
 	else echo "benchmarks/public.py skipped: no ../shared/benchmarks (pass --data DIR)"; fi
 
