@@ -7,7 +7,7 @@ import pytest
 import intentroute
 from intentroute import Cascade
 from intentroute.config import build_cascade
-from intentroute.data import GeneratorConfig, generate, load_templates
+from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates
 from intentroute.domains import domain_path, load_domain
 
 EXPECTED = {
@@ -164,3 +164,76 @@ def test_the_rules_agree_with_the_domains_own_templates() -> None:
     wrong = [(ex.text, ex.intent, r.intent) for ex, r in decided if r.intent != ex.intent]
     assert len(decided) > 0.3 * len(examples)
     assert len(wrong) <= 0.002 * len(decided), wrong[:10]
+
+
+def test_the_rules_leave_the_background_class_to_the_classifier() -> None:
+    # The background phrasings (requests the assistant does not serve: the weather, placing a
+    # trade, investment advice) have no intent, so a rule that decides one is always wrong.
+    templates = merge_templates(
+        load_templates(domain_path("brokerage", "templates.json")),
+        load_templates(domain_path("brokerage", "background.json")),
+    )
+    data = generate(templates, GeneratorConfig(size=20000, seed=3, noise_rate=0.0))
+    texts = [ex.text for ex in data.train + data.val + data.test if ex.intent == "none"]
+    routes = _rules_only().route_batch(texts)
+    decided = [(t, r.intent) for t, r in zip(texts, routes, strict=True) if r.layer == "rules"]
+    assert len(texts) > 1000
+    assert len(decided) <= 0.002 * len(texts), decided[:10]
+
+
+# Requests the brokerage assistant does not serve although they use its words: placing trades and
+# investment advice. Written apart from background.json's templates (none is one of their
+# phrasings); the model trained before those templates answered 19 of these 25 with an intent.
+UNSERVED = [
+    "buy 3 shares of nflx",
+    "purchase twenty shares of Disney",
+    "sell my entire AMD position",
+    "please sell 10 TSLA",
+    "I'd like to buy some Apple stock",
+    "place a market order for 5 shares of MSFT",
+    "put a stop loss on my nvda at 100",
+    "can you short GME for me",
+    "invest $200 in VOO every month",
+    "buy $1000 of bitcoin",
+    "cancel and replace my order at $50",
+    "should I sell my Tesla shares",
+    "is apple a good investment right now",
+    "which stocks should I buy this week",
+    "what should I do with $5000",
+    "do you think NVDA will go up",
+    "give me some stock recommendations",
+    "is it a good time to buy the dip",
+    "will the market go down tomorrow",
+    "should I buy more VOO or QQQ",
+    "what's a good stock to invest in",
+    "tell me which ETF to buy",
+    "predict where AMZN will be next year",
+    "is MSFT undervalued",
+    "should i get out of the market",
+]
+# ... and questions the assistant does serve that share those words
+SERVED_LOOK_ALIKES = [
+    ("what did I buy last week", "activity"),
+    ("when did I sell TSLA", "activity"),
+    ("did I buy any apple this month", "activity"),
+    ("is my limit order filled", "activity"),
+    ("show my recent trades", "activity"),
+    ("do I have enough cash to buy AAPL", "cash_balance"),
+    ("how much buying power do I have", "cash_balance"),
+    ("how much did I make on NVDA", "symbol_performance"),
+    ("what's my best performer", "portfolio_ranking"),
+    ("what are the best performing stocks in my portfolio", "portfolio_ranking"),
+    ("what is a limit order", "facts"),
+    ("how many shares of AAPL do I own", "positions"),
+    ("what stocks do I own", "positions_list"),
+    ("what's tsla trading at", "quotes"),
+    ("how is my portfolio doing", "performance"),
+]
+
+
+def test_the_default_cascade_sends_most_trade_and_advice_requests_to_clarify() -> None:
+    cascade = intentroute.default_cascade()
+    answered = [(t, r.intent) for t in UNSERVED if (r := cascade.route(t)).intent != "clarify"]
+    assert len(answered) <= 0.4 * len(UNSERVED), answered
+    wrong = [(t, r.intent) for t, i in SERVED_LOOK_ALIKES if (r := cascade.route(t)).intent != i]
+    assert wrong == []
