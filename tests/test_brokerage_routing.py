@@ -237,3 +237,21 @@ def test_the_default_cascade_sends_most_trade_and_advice_requests_to_clarify() -
     assert len(answered) <= 0.4 * len(UNSERVED), answered
     wrong = [(t, r.intent) for t, i in SERVED_LOOK_ALIKES if (r := cascade.route(t)).intent != i]
     assert wrong == []
+
+
+def test_routing_from_many_threads_equals_routing_from_one() -> None:
+    # the slots' memories of their last finds are shared by every thread that routes
+    from concurrent.futures import ThreadPoolExecutor
+
+    templates = load_templates(domain_path("brokerage", "templates.json"))
+    texts = [ex.text for ex in generate(templates, GeneratorConfig(size=1200, seed=5)).train]
+    cascade = intentroute.default_cascade()
+
+    def answer(text: str) -> tuple[str, tuple[tuple[str, object], ...], tuple[str, ...]]:
+        route = cascade.route(text)
+        return route.intent, tuple(sorted((k, str(v)) for k, v in route.extracted.items())), route.missing_params
+
+    alone = [answer(t) for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(answer, texts * 3))
+    assert together == alone * 3
