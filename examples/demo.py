@@ -17,6 +17,7 @@ UTTERANCES = [
     "when will my deposit arrive",
     "what's an ETF?",
     "quote please",
+    "should I sell my Tesla shares",  # advice: not served, so clarify (with the symbol found)
     "hello there",
 ]
 

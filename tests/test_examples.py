@@ -30,3 +30,16 @@ def test_the_hot_reload_example_swaps_in_a_model_with_slot_markers() -> None:
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()[-1]
     assert "slot markers ['symbol', 'account', 'timeframe', 'topic']" in last and "reloads=1" in last
+
+
+def test_the_demo_routes_each_utterance_and_sends_what_it_does_not_serve_to_clarify() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    blocks = {b.splitlines()[0][2:]: b for b in out.stdout.split("\n\n") if b.startswith("> ")}
+    assert len(blocks) == 11
+    assert "intent: quotes" in blocks["what's tsla trading at"] and "symbol=TSLA" in blocks["what's tsla trading at"]
+    assert "missing: symbol" in blocks["quote please"]
+    for text in ("should I sell my Tesla shares", "hello there"):
+        assert "intent: clarify" in blocks[text] and "decided by: fallback" in blocks[text]
