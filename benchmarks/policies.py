@@ -7,13 +7,16 @@ For the classifier's two confidences (its top probability, the seed's; and its i
 probability, ``1 - p(none)``, the embedded domain's), the seed's policies and policies fitted on
 ``build/model-data/intent_val.jsonl`` for several targets (out-of-scope examples: the generator's
 background class ``none``), each cascade measured on the held-out test split (in-domain accuracy,
-share answered, precision) and on CLINC150's out-of-scope test queries when the files are there
-(share routed to clarify).
+share answered, precision), on CLINC150's out-of-scope test queries when the files are there
+(share routed to clarify), and on the trade and advice requests of
+``tests/test_brokerage_routing.py`` that the assistant does not serve (how many go to clarify) with
+the served questions in the same words (how many get their intent).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from intentroute.train import read_jsonl
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.test_brokerage_routing import SERVED_LOOK_ALIKES, UNSERVED  # noqa: E402
 
 #: targets fitted on the validation split: name -> fit_policies arguments besides the target (the
 #: last one is make model's rule for the embedded domain's policies.toml)
@@ -72,6 +77,11 @@ def main() -> None:
                 row["clinc150_oos_to_clarify"] = round(
                     float(np.mean([r.intent == "clarify" for r in cascade.route_batch(oos)])), 3
                 )
+            unserved = sum(r.intent == "clarify" for r in cascade.route_batch(UNSERVED))
+            served = cascade.route_batch([t for t, _ in SERVED_LOOK_ALIKES])
+            right = sum(r.intent == i for r, (_, i) in zip(served, SERVED_LOOK_ALIKES, strict=True))
+            row["unserved_to_clarify"] = f"{unserved}/{len(UNSERVED)}"
+            row["served_look_alikes_right"] = f"{right}/{len(SERVED_LOOK_ALIKES)}"
             print(f"{confidence} | {name}: {row}", flush=True)
 
 
