@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from .errors import ConfigError, LayerUnavailable
 from .protocol import RouterLayer
-from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep
+from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep, ranked
 
 __all__ = ["FALLBACKS", "Cascade", "Extractor", "Policy"]
 
@@ -299,13 +299,13 @@ class Cascade:
             for c in res.candidates:
                 if (self.labels is None or c.intent in self.labels) and c.score > best.get(c.intent, -1.0):
                     best[c.intent] = c.score
-        ranked = tuple(sorted((Candidate(i, s) for i, s in best.items()), key=lambda c: (-c.score, c.intent)))
+        candidates = ranked(Candidate(i, s) for i, s in best.items())
         extracted, _ = self._extract(CLARIFY, text, {}, meta)
         return Route(
             intent=CLARIFY,
             confidence=0.0,
             layer="fallback",
-            candidates=ranked,
+            candidates=candidates,
             extracted=extracted,
             missing_params=(),
             meta=meta,

@@ -20,6 +20,7 @@ __all__ = [
     "Policy",
     "Route",
     "TraceStep",
+    "ranked",
 ]
 
 #: The label of the fallback route: the cascade is not sure enough and the app should ask.
@@ -74,6 +75,15 @@ class Candidate:
         return {"intent": self.intent, "score": self.score}
 
 
+def ranked(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
+    """Candidates best first: by score, ties by intent name (the order of ``LayerResult.candidates``).
+
+    >>> [c.intent for c in ranked([Candidate("quotes", 0.4), Candidate("facts", 0.8), Candidate("activity", 0.4)])]
+    ['facts', 'activity', 'quotes']
+    """
+    return tuple(sorted(candidates, key=lambda c: (-c.score, c.intent)))
+
+
 @dataclass(frozen=True, slots=True)
 class LayerResult:
     """What a layer answers for one utterance.
@@ -99,8 +109,7 @@ class LayerResult:
         for c in cands:
             if not isinstance(c, Candidate):
                 raise TypeError(f"LayerResult candidates must be Candidate objects, got {c!r}")
-        ranked = tuple(sorted(cands, key=lambda c: (-c.score, c.intent)))
-        object.__setattr__(self, "candidates", ranked)
+        object.__setattr__(self, "candidates", ranked(cands))
         object.__setattr__(self, "evidence", tuple(str(e) for e in self.evidence))
         object.__setattr__(self, "extracted", dict(self.extracted))
         object.__setattr__(self, "meta", dict(self.meta))

@@ -28,7 +28,7 @@ from .._io import read_toml_or_json
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..text import PhraseTable, normalize
-from ..types import Candidate, LayerResult
+from ..types import Candidate, LayerResult, ranked
 
 __all__ = ["Rule", "RuleLayer", "load_rules"]
 
@@ -198,9 +198,9 @@ class RuleLayer:
         scores = {i: min(1.0, max(0.0, s)) for i, s in scores.items() if s > 0.0 and s >= self.min_score}
         if not scores:
             return LayerResult(meta={"rules_matched": len(hits)})
-        shown = set(sorted(scores, key=lambda i: (-scores[i], i))[:3])  # the ranking LayerResult makes
+        candidates = ranked(Candidate(i, s) for i, s in scores.items())
+        shown = {c.intent for c in candidates[:3]}
         evidence = [r.describe() for r in hits if r.intent in shown]
-        candidates = [Candidate(i, s) for i, s in scores.items()]
         return LayerResult(candidates, evidence=evidence, meta={"rules_matched": len(hits)})
 
     def status(self) -> dict[str, Any]:
