@@ -16,12 +16,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from heldout import held_out_row, in_domain_test
+from heldout import brokerage_templates, held_out_row, in_domain_test
 
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
-from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates, write_dataset
-from intentroute.domains import domain_path, load_domain
+from intentroute.data import GeneratorConfig, generate, write_dataset
+from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.train import read_jsonl, train
@@ -36,10 +36,9 @@ def main() -> None:
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
     oos = read_jsonl(oos_file)[0] if oos_file.exists() else None
     domain = load_domain("brokerage")
-    base = load_templates(domain_path("brokerage", "templates.json"))
     variants = {
-        "without background": base,
-        "with background": merge_templates(base, load_templates(domain_path("brokerage", "background.json"))),
+        "without background": brokerage_templates(background=False),
+        "with background": brokerage_templates(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, templates in variants.items():

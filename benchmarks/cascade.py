@@ -20,12 +20,12 @@ import copy
 from collections import Counter
 from pathlib import Path
 
+from heldout import brokerage_templates
 from timing import p50_us, throughput
 
 import intentroute
 from intentroute import Cascade
-from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates
-from intentroute.domains import domain_path
+from intentroute.data import GeneratorConfig, generate
 from intentroute.extract import ParamExtractor
 from intentroute.train import read_jsonl
 
@@ -34,11 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def held_out_texts() -> list[str]:
     """The embedded model's test split: ``intentroute generate --seed 7 --split template --background brokerage``."""
-    templates = merge_templates(
-        load_templates(domain_path("brokerage", "templates.json")),
-        load_templates(domain_path("brokerage", "background.json")),
-    )
-    return [e.text for e in generate(templates, GeneratorConfig(seed=7, split="template")).test]
+    return [e.text for e in generate(brokerage_templates(), GeneratorConfig(seed=7, split="template")).test]
 
 
 def main() -> None:

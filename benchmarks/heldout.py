@@ -1,4 +1,5 @@
-"""What background.py and template_splits.py measure on a generated dataset's held-out test split."""
+"""What background.py and template_splits.py measure on a generated dataset's held-out test split,
+and the templates ``make model`` generates its data from."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
+from intentroute.data import TemplateSet, load_templates, merge_templates
+from intentroute.domains import domain_path
 from intentroute.train import read_jsonl
+
+
+def brokerage_templates(background: bool = True) -> TemplateSet:
+    """The brokerage domain's templates, with its background class ``none`` merged in unless
+    ``background`` is false (``intentroute generate --background brokerage``, as make model runs)."""
+    base = load_templates(domain_path("brokerage", "templates.json"))
+    return merge_templates(base, load_templates(domain_path("brokerage", "background.json"))) if background else base
 
 
 def in_domain_test(data: Path) -> tuple[list[str], list[str]]:

@@ -26,13 +26,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from heldout import held_out_row, in_domain_test
+from heldout import brokerage_templates, held_out_row, in_domain_test
 from timing import p50_us
 
 from intentroute import Cascade
 from intentroute.bundle import save_bundle
 from intentroute.config import build_cascade
-from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates, write_dataset
+from intentroute.data import GeneratorConfig, generate, write_dataset
 from intentroute.domains import domain_path, load_domain
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.train import PRESETS, read_jsonl, train
@@ -67,10 +67,7 @@ def main() -> None:
     slots = None if args.no_slots else load_domain("brokerage").slots
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
     oos = read_jsonl(oos_file)[0] if oos_file.exists() else None
-    templates = merge_templates(
-        load_templates(domain_path("brokerage", "templates.json")),
-        load_templates(domain_path("brokerage", "background.json")),
-    )
+    templates = brokerage_templates()
     configured = build_cascade(domain_path("brokerage", "cascade.toml"))  # without the fitted policies
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
