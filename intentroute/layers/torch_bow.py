@@ -154,10 +154,15 @@ class _Model:
         row = self._unknown.get(token)
         if row is None:
             vec = self.vec
-            counts = vec._counts([[token]])  # the word's own feature and character n-grams
+            # the word's own feature and character n-grams, a repeated one once per occurrence
+            # (its count); summed straight from the table, not through a one-row sparse matrix,
+            # which cost about 20x more for each word seen for the first time
+            cols = vec._char_cache_.get(token)
+            if cols is None:
+                cols = vec._token_columns(token)
             row = np.zeros(self.width + 1)
-            if counts.nnz:
-                row[: self.width] = counts.data.astype(np.float64) @ self.table[counts.indices, : self.width]
+            if cols:
+                row[: self.width] = np.add.reduce(self.table.take(cols, axis=0)[:, : self.width], 0)
             row[self.width] = vec._token_squared_norm(token)
             if len(self._unknown) >= _UNKNOWN_CACHE:
                 self._unknown.clear()
