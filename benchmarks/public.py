@@ -1,6 +1,6 @@
 """Public intent benchmarks (BANKING77, CLINC150 with out-of-scope) against standard baselines.
 
-    python benchmarks/public.py [--data ../shared/benchmarks] [--json out.json]
+    python benchmarks/public.py [--data ../shared/benchmarks] [--json out.json] [--seeds 10] [--mlp-seeds 0]
 
 On the same splits, in one run: intentroute's estimator with the default preset's settings
 (BowVectorizer + TorchBowClassifier), the same with the ``mlp`` preset's (a 512-unit hidden layer
@@ -15,8 +15,10 @@ the validation split's 100 out-of-scope queries; "val+oos_train", the same with 
 out-of-scope training queries added (no pipeline here trains on them), as 100 queries measure a
 recall only to about +-0.04; "95% bound", on those 200, the lowest threshold whose rejected share
 has a one-sided 95% Clopper-Pearson lower bound of 0.80 (``intentroute tune --target
-oos_recall:0.8 --confidence 0.95``'s rule). Finally, the brokerage default cascade's share of CLINC150's
-out-of-scope test queries routed to clarify.
+oos_recall:0.8 --confidence 0.95``'s rule). Then the brokerage default cascade's share of CLINC150's
+out-of-scope test queries routed to clarify. Finally (``--seeds``, default 10; ``--mlp-seeds``,
+default 0) the default preset's test accuracies trained again with random seeds 7, 8, ...: the
+spread a single seed's figure sits in.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class IntentRoute(Pipeline):
     name = "intentroute (default preset)"
     preset = "default"
 
+    def __init__(self, random_state: int | None = None) -> None:
+        self.random_state = random_state  # None: the preset's own (7)
+
     def fit(self, X: list[str], y: list[str]) -> None:
         from intentroute.bundle import Bundle, BundlePaths
         from intentroute.estimators import BowVectorizer, TorchBowClassifier
@@ -66,7 +71,8 @@ class IntentRoute(Pipeline):
 
         spec = PRESETS[self.preset]
         self.vec = BowVectorizer(**spec["vectorizer"])
-        self.clf = TorchBowClassifier(**spec["classifier"]).fit(self.vec.fit_transform(X), y)
+        seed = {} if self.random_state is None else {"random_state": self.random_state}
+        self.clf = TorchBowClassifier(**{**spec["classifier"], **seed}).fit(self.vec.fit_transform(X), y)
         self.model = _Model(Bundle(BundlePaths.folder("."), self.vec, self.clf, {}))
 
     def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -247,11 +253,40 @@ def run(data: Path) -> dict[str, Any]:
     return results
 
 
+def seed_spread(data: Path, presets: list[str], seeds: list[int]) -> dict[str, Any]:
+    """Test accuracy of intentroute's presets with other random seeds (initialisation and batch
+    order; same data, same settings): how much of a difference between two figures is the seed's."""
+    b_train, b_test = load(data / "banking77" / "train.jsonl"), load(data / "banking77" / "test.jsonl")
+    c_train, c_test = load(data / "clinc150" / "train.jsonl"), load(data / "clinc150" / "test.jsonl")
+    out: dict[str, Any] = {}
+    for preset in presets:
+        cls = IntentRouteMLP if preset == "mlp" else IntentRoute
+        acc: dict[str, list[float]] = {"banking77": [], "clinc_in_scope": []}
+        for seed in seeds:
+            pipe = cls(random_state=seed)
+            for key, (train, test) in (("banking77", (b_train, b_test)), ("clinc_in_scope", (c_train, c_test))):
+                pipe.fit(*train)
+                pred, _ = pipe.scores(test[0])
+                acc[key].append(round(float((pred == np.array(test[1], dtype=object)).mean()), 4))
+        out[cls.name] = {"seeds": seeds, **acc}
+        print(cls.name, "seed spread", json.dumps(out[cls.name]), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=10,
+        help="also train the default preset with this many random seeds (7, 8, ...) and report the spread (0: skip)",
+    )
+    ap.add_argument("--mlp-seeds", type=int, default=0, help="the same for the mlp preset (slow; default 0)")
     args = ap.parse_args()
+    if args.seeds < 0 or args.mlp_seeds < 0:
+        raise SystemExit("--seeds and --mlp-seeds must be >= 0")
     if not (args.data / "clinc150").is_dir():
         raise SystemExit(f"no benchmark data at {args.data} (expected banking77/ and clinc150/); pass --data")
     results = run(args.data)
@@ -280,6 +315,16 @@ def main() -> None:
         f"\nbrokerage default cascade: {b['clinc_oos_test_routed_to_clarify']:.1%} of CLINC150 out-of-scope test "
         f"queries routed to clarify (decided by: {b['decided_by']})"
     )
+    spreads = [("default", args.seeds), ("mlp", args.mlp_seeds)]
+    for preset, n in spreads:
+        if n:
+            results.setdefault("seed spread", {}).update(seed_spread(args.data, [preset], list(range(7, 7 + n))))
+    if results.get("seed spread"):
+        print(f"\n{'test accuracy over random seeds':<52}{'seeds':>7}{'mean':>8}{'min':>8}{'max':>8}")
+        for name, r in results["seed spread"].items():
+            for key, label in (("banking77", "BANKING77"), ("clinc_in_scope", "CLINC150 in-scope")):
+                v = r[key]
+                print(f"{name + ', ' + label:<52}{len(v):>7}{np.mean(v):>8.4f}{min(v):>8.4f}{max(v):>8.4f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
