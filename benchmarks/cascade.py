@@ -7,10 +7,12 @@ intent's parameters) on the embedded model's template-held-out test phrasings (t
 ``make model``: seed 7, split by template, with the background class) and, when the converted
 files are in --data, on CLINC150's out-of-scope test queries. Per stage, the median time of one
 call (the best of several passes, benchmarks/timing.py): the rules layer alone, the classifier
-layer alone, the extractor alone, and the whole ``route()``; then ``route_batch`` throughput
-and which layer decided. The same run measures a baseline cascade whose extractor has its own
-copy of the domain's slots, as before the classifier and the extractor shared them: the
-classifier's slot markers and extraction then each look for the slots in the utterance.
+layer alone, the extractor alone, and the whole ``route()``; then ``route_batch`` throughput on
+each set as one batch, every utterance in it once (with a baseline without the batch's slot memory, ``extract.remembering()``: the extraction then
+looks again for the slots the classifier found) and which layer decided. The same run
+measures a baseline cascade whose extractor has its own copy of the domain's slots, as before
+the classifier and the extractor shared them: the classifier's slot markers and extraction then
+each look for the slots in the utterance.
 
 Those medians are of repeated passes, in which every word has been seen before. "First sight"
 routes each utterance once through a newly built cascade, so each word the model's vocabulary
@@ -24,11 +26,13 @@ one-row sparse matrix of the vectorizer's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import statistics
 import time
 import types
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from timing import p50_us, throughput
 
 import intentroute
 from intentroute import Cascade
+from intentroute import cascade as cascade_module
 from intentroute.data import GeneratorConfig, generate
 from intentroute.extract import ParamExtractor
 from intentroute.train import read_jsonl
@@ -48,6 +53,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def held_out_texts() -> list[str]:
     """The embedded model's test split: ``intentroute generate --seed 7 --split template --background brokerage``."""
     return [e.text for e in generate(brokerage_templates(), GeneratorConfig(seed=7, split="template")).test]
+
+
+@contextlib.contextmanager
+def _batch_without_memory() -> Iterator[None]:
+    """``route_batch`` as before it opened a ``remembering()`` block (the baseline of its row):
+    the extraction then looks again for the slots the classifier found in all but the last few."""
+    saved = cascade_module.remembering
+    cascade_module.remembering = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cascade_module.remembering = saved
 
 
 def _unknown_row_through_sparse(model: Any, token: str) -> np.ndarray:
@@ -111,8 +128,11 @@ def main() -> None:
     print(f"{'p50 us per utterance':<40}" + "".join(f"{s:>24}" for s in sets))
     for name, fn in rows.items():
         print(f"{name:<40}" + "".join(f"{p50_us(fn, texts):>24.1f}" for texts in sets.values()), flush=True)
-    rates = (throughput(shared.route_batch, t, 20000) for t in sets.values())
+    rates = (throughput(shared.route_batch, t, len(t)) for t in sets.values())
     print(f"{'route_batch, utterances/s':<40}" + "".join(f"{r:>24,}" for r in rates))
+    with _batch_without_memory():
+        rates = (throughput(shared.route_batch, t, len(t)) for t in sets.values())
+        print(f"{'route_batch, no batch memory (baseline)':<40}" + "".join(f"{r:>24,}" for r in rates), flush=True)
     fresh = dict(sets)
     banking_file = args.data / "banking77" / "test.jsonl"
     if banking_file.exists():

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .errors import ConfigError, LayerUnavailable
+from .extract import remembering
 from .protocol import RouterLayer
 from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep, ranked
 
@@ -186,14 +187,21 @@ class Cascade:
 
     def route(self, text: str) -> Route:
         """Route one utterance. Never raises for a ``str``; ``TypeError`` for anything else."""
-        return self.route_batch([text])[0]
+        # (the slots' own memory of the last few utterances covers one: no remembering() block)
+        return self._route_batch([text])[0]
 
     def route_batch(self, texts: Sequence[str]) -> list[Route]:
         """Route many utterances; answers equal ``[self.route(t) for t in texts]``.
 
         Each layer sees only the texts no earlier layer decided, through its ``route_batch``
-        when it has one.
+        when it has one. The domain's slots remember what they found in each text for the whole
+        call (:func:`~intentroute.extract.remembering`), so extraction does not search again the
+        texts the classifier searched for its slot markers.
         """
+        with remembering():
+            return self._route_batch(texts)
+
+    def _route_batch(self, texts: Sequence[str]) -> list[Route]:
         prepared: list[str] = []
         truncated: list[bool] = []
         for i, t in enumerate(texts):

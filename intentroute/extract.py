@@ -19,9 +19,11 @@ not found is reported in ``Route.missing_params`` (``quotes`` without a symbol).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ from .text import PhraseTable, normalize
 if TYPE_CHECKING:
     from .domains import Domain
 
-__all__ = ["LookupSlot", "ParamExtractor", "SymbolSlot", "slots_from_spec"]
+__all__ = ["LookupSlot", "ParamExtractor", "SymbolSlot", "remembering", "slots_from_spec"]
 
 
 #: how many recent utterances each slot remembers what it found in, and up to what length: the
@@ -43,8 +45,34 @@ _MEMO_SIZE = 16
 _MEMO_MAX_CHARS = 2000
 
 
+#: what the slots found in this thread within ``remembering()``, keyed by slot and utterance
+_SCOPE = threading.local()
+_SCOPE_SIZE = 100_000  # entries kept before the scope's memo starts over
+
+
+@contextlib.contextmanager
+def remembering() -> Iterator[None]:
+    """Within the block, in this thread, every slot remembers what it found in every utterance
+    it looks at, not only in the last few; forgotten when the block ends.
+
+    :meth:`Cascade.route_batch <intentroute.cascade.Cascade.route_batch>` routes in one: the
+    classifier finds its slot markers for the whole batch before the extraction of any answer,
+    so without it the extraction would look for the slots again in all but the last few.
+    Nested blocks share the outermost one's memory.
+    """
+    if getattr(_SCOPE, "memo", None) is not None:
+        yield
+        return
+    _SCOPE.memo = {}
+    try:
+        yield
+    finally:
+        _SCOPE.memo = None
+
+
 class _Remembering:
-    """``find`` through a small memo of the last utterances' results (the slots are immutable)."""
+    """``find`` through a small memo of the last utterances' results (the slots are immutable),
+    and within ``remembering()`` through that block's memory."""
 
     _memo: dict[tuple[str, str], tuple[str, ...]]
 
@@ -55,6 +83,16 @@ class _Remembering:
         """The values found in ``text`` (``norm`` is ``normalize(text)``), in order of appearance."""
         if len(text) > _MEMO_MAX_CHARS:
             return self._find(text, norm)
+        scoped: dict[tuple[int, str, str], tuple[str, ...]] | None = getattr(_SCOPE, "memo", None)
+        if scoped is not None:
+            skey = (id(self), text, norm)
+            found = scoped.get(skey)
+            if found is None:
+                found = tuple(self._find(text, norm))
+                if len(scoped) >= _SCOPE_SIZE:
+                    scoped.clear()
+                scoped[skey] = found
+            return list(found)
         key = (text, norm)
         hit = self._memo.get(key)
         if hit is None:

@@ -179,3 +179,61 @@ def test_long_utterances_are_found_in_and_not_remembered() -> None:
     for i in range(3 * _MEMO_SIZE):
         slot.find(f"quote {i}", f"quote {i}")
     assert 0 < len(slot._memo) <= _MEMO_SIZE
+
+
+def test_within_remembering_a_slot_searches_each_utterance_once_per_thread_and_forgets_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from intentroute.extract import _MEMO_SIZE, LookupSlot, remembering, slots_from_spec
+
+    slot = slots_from_spec({"when": {"kind": "lookup", "values": {"today": "1D", "remembering test": "R"}}}, "test")
+    ours = slot["when"]
+    searched: list[str] = []
+    real = LookupSlot._find
+
+    def counted(self: LookupSlot, text: str, norm: str) -> list[str]:
+        if self is ours:
+            searched.append(text)
+        return real(self, text, norm)
+
+    monkeypatch.setattr(LookupSlot, "_find", counted)
+    texts = [f"quote {i} today" for i in range(3 * _MEMO_SIZE)]  # more than the slot's own memo keeps
+    elsewhere: list[list[str]] = []
+    with remembering():
+        first = [ours.find(t, t) for t in texts]
+        with remembering():  # nested: the outer block's memory
+            again = [ours.find(t, t) for t in texts]
+        assert [ours.find(t, t) for t in texts] == first
+        assert len(searched) == len(texts)  # each utterance searched once
+        # another thread, outside any block of its own, searches for itself
+        worker = threading.Thread(target=lambda: elsewhere.append(ours.find(texts[0], texts[0])))
+        worker.start()
+        worker.join()
+    assert first == again == [["1D"]] * len(texts) and elsewhere == [["1D"]]
+    assert len(searched) == len(texts) + 1
+    assert ours.find(texts[1], texts[1]) == ["1D"]  # the block's memory is gone: searched again
+    assert len(searched) == len(texts) + 2
+    first[0].append("SPOILED")
+    with remembering():
+        assert ours.find(texts[0], texts[0]) == ours.find(texts[0], texts[0]) == ["1D"]  # fresh lists
+
+
+def test_route_batch_of_many_utterances_extracts_what_route_does() -> None:
+    import intentroute
+
+    cascade = intentroute.default_cascade()
+    texts = [
+        f"{verb} {sym} {when}"
+        for verb in ("how did", "quote for", "what is the price of", "did I buy")
+        for sym in ("AAPL", "tesla", "$nflx", "my roth")
+        for when in ("", "this year", "in the last 3 months")
+    ]
+    singles = [cascade.route(t) for t in texts]
+    for text, single, batched in zip(texts, singles, cascade.route_batch(texts), strict=True):
+        assert (batched.intent, batched.extracted, batched.missing_params) == (
+            single.intent,
+            single.extracted,
+            single.missing_params,
+        ), text
