@@ -8,11 +8,11 @@ intent's parameters) on the embedded model's template-held-out test phrasings (t
 files are in --data, on CLINC150's out-of-scope test queries. Per stage, the median time of one
 call (the best of several passes, benchmarks/timing.py): the rules layer alone, the classifier
 layer alone, the extractor alone, and the whole ``route()``; then ``route_batch`` throughput on
-each set as one batch, every utterance in it once (with a baseline without the batch's slot memory, ``extract.remembering()``: the extraction then
-looks again for the slots the classifier found) and which layer decided. The same run
-measures a baseline cascade whose extractor has its own copy of the domain's slots, as before
-the classifier and the extractor shared them: the classifier's slot markers and extraction then
-each look for the slots in the utterance.
+each set as one batch, every utterance in it once (with a baseline without the batch's slot
+memory, ``extract.remembering()``: the extraction then looks again for the slots the classifier
+found) and which layer decided. The same run measures a baseline cascade whose extractor has
+its own copy of the domain's slots, as before the classifier and the extractor shared them: the
+classifier's slot markers and extraction then each look for the slots in the utterance.
 
 Those medians are of repeated passes, in which every word has been seen before. "First sight"
 routes each utterance once through a newly built cascade, so each word the model's vocabulary
