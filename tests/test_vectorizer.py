@@ -277,6 +277,25 @@ def test_l2_sum_divides_by_the_root_of_the_units_squared_lengths(weighting: str,
     assert np.allclose(vec.transform([joined]).toarray()[0], l2_sum_reference(vec, joined), atol=1e-6)
 
 
+def test_l2_sum_rows_follow_the_idf_of_the_latest_fit_and_of_weights_set_on_load() -> None:
+    # the per-token squared lengths use a kept copy of the idf weights: refitting, or a bundle
+    # setting idf_ on load, must not leave the old weights in use
+    settings = {"char_ngrams": (2, 3), "max_vocab": None, "weighting": "tfidf", "norm": "l2_sum"}
+    other = ["cash cash cash", "price of aapl", "aapl aapl", "zzz price"]
+    text = "price of aapl cash zzz"
+    refitted = BowVectorizer(**settings).fit(TEXTS)
+    refitted.transform([text])
+    refitted.fit(other)
+    fresh = BowVectorizer(**settings).fit(other)
+    assert np.array_equal(refitted.transform([text]).toarray(), fresh.transform([text]).toarray())
+    assert np.allclose(fresh.transform([text]).toarray()[0], l2_sum_reference(fresh, text), atol=1e-6)
+    loaded = pickle.loads(pickle.dumps(fresh))
+    loaded.transform([text])
+    loaded.idf_ = np.ones_like(loaded.idf_)  # as a bundle assigns the stored weights
+    loaded._unit_sq_cache_ = {}
+    assert np.allclose(loaded.transform([text]).toarray()[0], l2_sum_reference(loaded, text), atol=1e-6)
+
+
 @given(st.lists(words, min_size=1, max_size=8, unique=True))
 def test_l2_sum_equals_l2_when_no_two_units_share_a_feature(ws: list[str]) -> None:
     # word features only, each word once: the units are disjoint, so the two norms agree

@@ -254,13 +254,26 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """Each column's weight before normalisation (the idf), or ``None`` for all ones."""
         return np.asarray(self.idf_, dtype=np.float64) if self.weighting == "tfidf" else None
 
+    def _weight_list(self) -> list[float] | None:
+        """``_feature_weights()`` as Python floats (the same float64 values), kept while ``idf_``
+        is the same array: per token, indexing a list is cheap where converting the whole array
+        (what ``_feature_weights`` does on each call) is not."""
+        if self.weighting != "tfidf":
+            return None
+        kept = getattr(self, "_weight_list_", None)
+        if kept is None or kept[0] is not self.idf_:
+            kept = (self.idf_, np.asarray(self.idf_, dtype=np.float64).tolist())
+            self._weight_list_ = kept
+        out: list[float] = kept[1]
+        return out
+
     def _token_squared_norm(self, token: str) -> float:
         """The squared length of one word occurrence's own weighted features (``l2_sum``'s unit)."""
         sq = self._unit_sq_cache_.get(token)
         if sq is None:
             c = self._char_cache_.get(token)
             counts = Counter(c if c is not None else self._token_columns(token))
-            w = self._feature_weights()
+            w = self._weight_list()
             sq = float(sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
             if len(self._unit_sq_cache_) < _CHAR_CACHE_SIZE:
                 self._unit_sq_cache_[token] = sq
@@ -432,6 +445,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         state.pop("_pattern_", None)  # compiled again on load
         state.pop("_char_cache_", None)
         state.pop("_unit_sq_cache_", None)
+        state.pop("_weight_list_", None)
         state.pop("_slot_finders_", None)
         return state
 
