@@ -270,3 +270,42 @@ def _cascade() -> Cascade:
     if not _CASCADE:
         _CASCADE.append(intentroute.default_cascade())
     return _CASCADE[0]
+
+
+_BATCH_POOL = [
+    "how did AAPL do this year",
+    "quote for tesla",
+    "what is my roth worth",
+    "did I buy $nflx in the last 3 months",
+    "tell me a joke",
+    "positions in my ira",
+    "what is a bond",
+    "",
+    "MSFT",
+    "how much cash do I have in my 401k",
+]
+
+
+@given(st.lists(st.sampled_from(_BATCH_POOL) | st.text(max_size=30), max_size=40), st.integers(1, 8))
+def test_a_batch_with_repeats_routes_as_its_texts_one_by_one_even_past_the_batch_memory_size(
+    texts: list[str], memory: int
+) -> None:
+    # route_batch remembers every slot find for the call; a small memory that starts over
+    # within the batch must not change an answer either
+    from intentroute import extract
+
+    cascade = _cascade()
+    singles = [cascade.route(t) for t in texts]
+    saved = extract._SCOPE_SIZE
+    extract._SCOPE_SIZE = memory
+    try:
+        batched = cascade.route_batch(texts)
+    finally:
+        extract._SCOPE_SIZE = saved
+    for single, r in zip(singles, batched, strict=True):
+        assert (r.intent, r.layer, r.extracted, r.missing_params) == (
+            single.intent,
+            single.layer,
+            single.extracted,
+            single.missing_params,
+        )
