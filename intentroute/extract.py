@@ -83,16 +83,18 @@ class _Remembering:
         """The values found in ``text`` (``norm`` is ``normalize(text)``), in order of appearance."""
         if len(text) > _MEMO_MAX_CHARS:
             return self._find(text, norm)
-        scoped: dict[tuple[int, str, str], tuple[str, ...]] | None = getattr(_SCOPE, "memo", None)
+        scoped: dict[tuple[int, str, str], tuple[_Remembering, tuple[str, ...]]] | None
+        scoped = getattr(_SCOPE, "memo", None)
         if scoped is not None:
             skey = (id(self), text, norm)
-            found = scoped.get(skey)
-            if found is None:
-                found = tuple(self._find(text, norm))
+            entry = scoped.get(skey)
+            if entry is None:
+                # the entry holds the slot itself, so no other slot can take its id in this block
+                entry = (self, tuple(self._find(text, norm)))
                 if len(scoped) >= _SCOPE_SIZE:
                     scoped.clear()
-                scoped[skey] = found
-            return list(found)
+                scoped[skey] = entry
+            return list(entry[1])
         key = (text, norm)
         hit = self._memo.get(key)
         if hit is None:
