@@ -224,6 +224,9 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         Tokens repeat a lot, so this is cached per token (bigrams, which depend on the
         neighbours, are looked up per text).
         """
+        cached = self._char_cache_.get(token)
+        if cached is not None:
+            return cached
         feats = [token]
         if self.char_ngrams is not None:
             feats.extend(self._char_grams(token))
@@ -271,8 +274,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """The squared length of one word occurrence's own weighted features (``l2_sum``'s unit)."""
         sq = self._unit_sq_cache_.get(token)
         if sq is None:
-            c = self._char_cache_.get(token)
-            counts = Counter(c if c is not None else self._token_columns(token))
+            counts = Counter(self._token_columns(token))
             w = self._weight_list()
             sq = float(sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
             if len(self._unit_sq_cache_) < _CHAR_CACHE_SIZE:

@@ -157,9 +157,7 @@ class _Model:
             # the word's own feature and character n-grams, a repeated one once per occurrence
             # (its count); summed straight from the table, not through a one-row sparse matrix,
             # which cost about 20x more for each word seen for the first time
-            cols = vec._char_cache_.get(token)
-            if cols is None:
-                cols = vec._token_columns(token)
+            cols = vec._token_columns(token)
             row = np.zeros(self.width + 1)
             if cols:
                 row[: self.width] = np.add.reduce(self.table.take(cols, axis=0)[:, : self.width], 0)
