@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import copy
 import statistics
-import time
 import types
 from collections import Counter
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from heldout import brokerage_templates
-from timing import p50_us, throughput
+from timing import one_pass_us, p50_us, throughput
 
 import intentroute
 from intentroute import Cascade
@@ -92,12 +91,7 @@ def first_sight(texts: list[str], passes: int = 3) -> dict[str, list[float]]:
             if name.endswith("baseline"):
                 model = cascade.layers[1]._current()  # type: ignore[attr-defined]
                 model._unknown_row = types.MethodType(_unknown_row_through_sparse, model)
-            cascade.route("warm up")  # one-off set-up costs (first NumPy calls), on a text not timed
-            times = []
-            for t in texts:
-                t0 = time.perf_counter_ns()
-                cascade.route(t)
-                times.append((time.perf_counter_ns() - t0) / 1000)
+            times = one_pass_us(cascade.route, texts)
             if name not in best or statistics.mean(times) < statistics.mean(best[name]):
                 best[name] = times
     return best

@@ -258,23 +258,20 @@ def run(data: Path) -> dict[str, Any]:
     return results
 
 
-def seed_spread(data: Path, presets: list[str], seeds: list[int]) -> dict[str, Any]:
-    """Test accuracy of intentroute's presets with other random seeds (initialisation and batch
+def seed_spread(data: Path, cls: type[IntentRoute], seeds: list[int]) -> dict[str, Any]:
+    """Test accuracy of an intentroute preset with other random seeds (initialisation and batch
     order; same data, same settings): how much of a difference between two figures is the seed's."""
     b_train, b_test = load(data / "banking77" / "train.jsonl"), load(data / "banking77" / "test.jsonl")
     c_train, c_test = load(data / "clinc150" / "train.jsonl"), load(data / "clinc150" / "test.jsonl")
-    out: dict[str, Any] = {}
-    for preset in presets:
-        cls = IntentRouteMLP if preset == "mlp" else IntentRoute
-        acc: dict[str, list[float]] = {"banking77": [], "clinc_in_scope": []}
-        for seed in seeds:
-            pipe = cls(random_state=seed)
-            for key, (train, test) in (("banking77", (b_train, b_test)), ("clinc_in_scope", (c_train, c_test))):
-                pipe.fit(*train)
-                pred, _ = pipe.scores(test[0])
-                acc[key].append(round(float((pred == np.array(test[1], dtype=object)).mean()), 4))
-        out[cls.name] = {"seeds": seeds, **acc}
-        print(cls.name, "seed spread", json.dumps(out[cls.name]), flush=True)
+    acc: dict[str, list[float]] = {"banking77": [], "clinc_in_scope": []}
+    for seed in seeds:
+        pipe = cls(random_state=seed)
+        for key, (train, test) in (("banking77", (b_train, b_test)), ("clinc_in_scope", (c_train, c_test))):
+            pipe.fit(*train)
+            pred, _ = pipe.scores(test[0])
+            acc[key].append(round(float((pred == np.array(test[1], dtype=object)).mean()), 4))
+    out = {"seeds": seeds, **acc}
+    print(cls.name, "seed spread", json.dumps(out), flush=True)
     return out
 
 
@@ -321,10 +318,9 @@ def main() -> None:
         f"\nbrokerage default cascade: {b['clinc_oos_test_routed_to_clarify']:.1%} of CLINC150 out-of-scope test "
         f"queries routed to clarify (decided by: {b['decided_by']})"
     )
-    spreads = [("default", args.seeds), ("mlp", args.mlp_seeds)]
-    for preset, n in spreads:
+    for cls, n in ((IntentRoute, args.seeds), (IntentRouteMLP, args.mlp_seeds)):
         if n:
-            results.setdefault("seed spread", {}).update(seed_spread(args.data, [preset], list(range(7, 7 + n))))
+            results.setdefault("seed spread", {})[cls.name] = seed_spread(args.data, cls, list(range(7, 7 + n)))
     if results.get("seed spread"):
         print(f"\n{'test accuracy over random seeds':<52}{'seeds':>7}{'mean':>8}{'min':>8}{'max':>8}")
         for name, r in results["seed spread"].items():

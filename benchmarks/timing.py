@@ -24,10 +24,10 @@ def p50_us(fn: Callable[[str], Any], texts: list[str], passes: int = 5) -> float
     return round(best, 1)
 
 
-def first_pass_us(fn: Callable[[str], Any], texts: list[str]) -> dict[str, float]:
-    """Median and mean single-call time of one pass over ``texts``, each text seen for the first
-    time (no warm-up on them: one call on a text not among them pays the one-off set-up costs).
-    What caches of per-word scores do not yet hold costs its full price here, as it would for a
+def one_pass_us(fn: Callable[[str], Any], texts: list[str]) -> list[float]:
+    """Microseconds of each call in one pass over ``texts``, each text seen for the first time
+    (no warm-up on them: one call on a text not among them pays the one-off set-up costs). What
+    caches of per-word scores do not yet hold costs its full price here, as it would for a
     user's first messages."""
     fn("warm up")
     times = []
@@ -35,6 +35,12 @@ def first_pass_us(fn: Callable[[str], Any], texts: list[str]) -> dict[str, float
         t0 = time.perf_counter_ns()
         fn(t)
         times.append((time.perf_counter_ns() - t0) / 1000)
+    return times
+
+
+def first_pass_us(fn: Callable[[str], Any], texts: list[str]) -> dict[str, float]:
+    """Median and mean of :func:`one_pass_us`."""
+    times = one_pass_us(fn, texts)
     return {"p50": round(statistics.median(times), 1), "mean": round(statistics.mean(times), 1)}
 
 
