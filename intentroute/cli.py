@@ -205,10 +205,17 @@ def status(config_path: Path | None, as_json: bool) -> None:
     help="Templates of a background class ('none': out-of-domain requests the classifier should learn to "
     "reject), merged into --templates: a file, or a domain name for its background.json.",
 )
+@click.option(
+    "--fragments",
+    is_flag=True,
+    help="Add the opening words the domain's requests share ('what', 'how much', 'what is my') to the "
+    "training split as the background class 'none' (needs --background).",
+)
 @click.option("--force", is_flag=True, help="Replace dataset files already in --out.")
 @_friendly
 def generate(
     background: str | None,
+    fragments: bool,
     templates_path: Path | None,
     extra_files: tuple[Path, ...],
     out_dir: Path,
@@ -229,6 +236,10 @@ def generate(
 
     if templates_path is not None and not templates_path.exists():
         raise click.BadParameter(f"file {str(templates_path)!r} does not exist", param_hint="--templates")
+    if fragments and background is None:
+        raise click.BadParameter(
+            "fragments are examples of a background class: pass --background too", param_hint="--fragments"
+        )
     templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
     if background is not None:
         from .data import merge_templates
@@ -243,6 +254,7 @@ def generate(
         "split": split,
         "affix_rate": affix_rate,
         "noise_rate": noise_rate,
+        "fragments": fragments,
     }
     if size is not None:
         kwargs["size"] = size
@@ -550,6 +562,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"conflicting texts dropped: {conflicts['texts']}"
         + (f" (e.g. {', '.join(map(repr, conflicts['sample'][:3]))})" if conflicts["texts"] else "")
     )
+    if "fragments" in summary:
+        lines.append(
+            f"background fragments: {summary['fragments']} added to train as {summary['config']['background']!r}"
+        )
     if "extra" in summary:
         e = summary["extra"]
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .fragments import background_fragments
 from .generate import Dataset, Example, GeneratorConfig, generate, write_dataset
 from .templates import Template, TemplateSet, load_templates, merge_templates
 
@@ -11,6 +12,7 @@ __all__ = [
     "GeneratorConfig",
     "Template",
     "TemplateSet",
+    "background_fragments",
     "generate",
     "load_templates",
     "merge_templates",

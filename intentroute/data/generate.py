@@ -22,6 +22,7 @@ from .._io import atomic_write_files
 from ..errors import ConfigError
 from ..text import tokenize
 from .augment import add_affixes, char_noise, variants
+from .fragments import background_fragments, fragment_forms
 from .templates import PLACEHOLDER_RE, Template, TemplateSet
 
 __all__ = [
@@ -58,6 +59,10 @@ class GeneratorConfig:
 
     ``affix_rate``: share of examples given a random prefix and suffix; ``noise_rate``: share given
     one character-level typing error; ``variants``: add the seed's case/punctuation/typo variants.
+    ``fragments``: add to the training split, as the background class ``background`` (which the
+    templates must have), the opening words the domain's requests share ("what", "how much",
+    "what is my"; :mod:`intentroute.data.fragments`), each as found, capitalised and with a
+    question mark, so the classifier learns that they alone are not a request.
     """
 
     size: int = field(default_factory=lambda: _env_int("INTENT_DATASET_SIZE", 25000))
@@ -69,6 +74,8 @@ class GeneratorConfig:
     variants: bool = True
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    fragments: bool = False
+    background: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("size", "max_combos"):
@@ -85,6 +92,12 @@ class GeneratorConfig:
                 raise ConfigError(f"must be a number in [0, 1], got {v!r}", param=name, value=v)
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ConfigError("val_fraction + test_fraction must leave room for training data")
+        if not isinstance(self.fragments, bool):
+            raise ConfigError(f"must be true or false, got {self.fragments!r}", param="fragments", value=self.fragments)
+        if not isinstance(self.background, str) or not self.background:
+            raise ConfigError(
+                f"must be an intent name, got {self.background!r}", param="background", value=self.background
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +188,12 @@ def generate(
     templates do not have, or whose text is already generated, is skipped and counted.
     """
     cfg = config or GeneratorConfig()
+    if cfg.fragments and cfg.background not in templates.intents:
+        raise ConfigError(
+            f"fragments are examples of the background class {cfg.background!r}, which the templates do not have "
+            f"(intents: {', '.join(templates.intents)}); merge a background class in (CLI: --background)",
+            source=templates.source,
+        )
     intents = list(templates.intents)
     quota = _intent_quota(cfg.size, intents)
     symbols = templates.slots.get("SYMBOL", [])
@@ -231,11 +250,29 @@ def generate(
 
     rng = random.Random(f"{cfg.seed}:split")
     splits = _split(by_intent, templates, cfg, rng)
+    n_fragments = _add_fragments(splits, templates, cfg) if cfg.fragments else 0
     extra_report = _add_extra(splits, templates, extra)
     summary = _summary(templates, cfg, splits, conflicts, dropped, shortfall)
+    if cfg.fragments:
+        summary["fragments"] = n_fragments
     if extra:
         summary["extra"] = extra_report
     return Dataset(splits["train"], splits["val"], splits["test"], summary)
+
+
+def _add_fragments(splits: dict[str, list[Example]], templates: TemplateSet, cfg: GeneratorConfig) -> int:
+    """Append the background fragments' forms to the training split; returns how many were added.
+    Fragments go to training only, so the validation and test splits stay what they were."""
+    requests = [ex.text for exs in splits.values() for ex in exs if ex.intent != cfg.background]
+    seen = {ex.text for exs in splits.values() for ex in exs}
+    added = 0
+    for i, fragment in enumerate(background_fragments(templates, background=cfg.background, requests=requests)):
+        for form in fragment_forms(fragment):
+            if form not in seen:
+                seen.add(form)
+                splits["train"].append(Example(form, cfg.background, f"fragment/{i:04d}"))
+                added += 1
+    return added
 
 
 def _add_extra(
