@@ -46,7 +46,7 @@ DOMAIN_DIR := intentroute/domains/brokerage
 MODEL_DIR := $(DOMAIN_DIR)/bundle
 model: $(VENV)/.test-installed
 	rm -rf build/model-data
-	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template --background brokerage
+	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template --background brokerage --fragments
 	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --slots brokerage \
 		--lr 4e-2 --weight-decay 3e-5 --force
 	$(PY) -m intentroute tune --data build/model-data/intent_val.jsonl --config $(DOMAIN_DIR)/cascade.toml \

@@ -1,7 +1,8 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
     python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset default|mlp] [--no-slots]
-                                         [--lr X] [--weight-decay W] [--data ../shared/benchmarks]
+                                         [--lr X] [--weight-decay W] [--fragments on|off]
+                                         [--data ../shared/benchmarks]
 
 The template-held-out test split holds out a tenth of each intent's templates (about nine of the
 brokerage domain's 88-97), and which ones is a draw, so one split's figure moves by a few points.
@@ -13,8 +14,11 @@ domain's slot markers (``--no-slots``: without) and make model's learning rate a
 --target oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's
 cascade (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain
 test queries, the classifier's own accuracy on them, (when the files are there) the share of
-CLINC150's out-of-scope test queries routed to clarify, and the classifier layer's p50 for one
-utterance.
+CLINC150's out-of-scope test queries routed to clarify, how many of the request openings that
+name no intent ("what", "how much" ...) and of the short requests ("cash", "my holdings" ...) of
+tests/test_brokerage_routing.py go to clarify and get their intent, and the classifier layer's p50
+for one utterance. ``--fragments on|off`` generates with or without the background fragments
+(default: as make model does).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,16 +44,28 @@ from intentroute.train import PRESETS, read_jsonl, train
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.test_brokerage_routing import FRAGMENTS, SHORT_REQUESTS  # noqa: E402
+
+
+def _model_recipe() -> str:
+    """The Makefile's ``model`` target, up to the blank line after it."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return makefile[makefile.index("\nmodel:") :].split("\n\n", 1)[0]
 
 
 def make_model_overrides() -> dict[str, float]:
     """The classifier settings the Makefile's ``model`` target passes to ``intentroute train``
     (``--lr``, ``--weight-decay``), so this script trains what ``make model`` trains."""
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    recipe = makefile[makefile.index("\nmodel:") :].split("\n\n", 1)[0]
+    recipe = _model_recipe()
     flags = {"lr": "--lr", "weight_decay": "--weight-decay"}
     found = {key: re.search(rf"{flag}\s+(\S+)", recipe) for key, flag in flags.items()}
     return {key: float(m.group(1)) for key, m in found.items() if m}
+
+
+def make_model_fragments() -> bool:
+    """Whether the Makefile's ``model`` target generates its data with ``--fragments``."""
+    return re.search(r"generate\b[^\n]*--fragments\b", _model_recipe()) is not None
 
 
 def main() -> None:
@@ -58,8 +75,14 @@ def main() -> None:
     ap.add_argument("--no-slots", action="store_true", help="train without the domain's slot-marker features")
     ap.add_argument("--lr", type=float, help="override make model's learning rate")
     ap.add_argument("--weight-decay", type=float, help="override make model's L2 weight decay")
+    ap.add_argument(
+        "--fragments",
+        choices=("on", "off"),
+        help="generate with or without the background fragments (default: as make model does)",
+    )
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
+    fragments = make_model_fragments() if args.fragments is None else args.fragments == "on"
     given = {"lr": args.lr, "weight_decay": args.weight_decay}
     # make model trains the default preset; another preset keeps its own settings
     recipe = make_model_overrides() if args.preset == "default" else {}
@@ -74,7 +97,8 @@ def main() -> None:
         for seed in args.seeds:
             folder = Path(tmp) / f"seed{seed}"
             write_dataset(
-                generate(templates, GeneratorConfig(size=25000, seed=seed, split="template")), folder / "data"
+                generate(templates, GeneratorConfig(size=25000, seed=seed, split="template", fragments=fragments)),
+                folder / "data",
             )
             result = train(folder / "data", args.preset, overrides=overrides, slots=slots)
             save_bundle(folder / "bundle", result.vectorizer, result.classifier)
@@ -93,14 +117,27 @@ def main() -> None:
             texts, labels = in_domain_test(folder / "data")
             row = {
                 "seed": seed,
+                "fragments": fragments,
                 "threshold": fitted.policies["torch_bow"].threshold,
                 **held_out_row(cascade, layer, texts, labels, oos),
+                "fragments_to_clarify": sum(r.intent == "clarify" for r in cascade.route_batch(FRAGMENTS)),
+                "short_requests_right": sum(
+                    r.intent == intent
+                    for r, intent in zip(
+                        cascade.route_batch([t for t, _ in SHORT_REQUESTS]), [i for _, i in SHORT_REQUESTS], strict=True
+                    )
+                ),
                 # the classifier layer's own time for one utterance (slot markers run the extractor)
                 "layer_p50_us": p50_us(layer.route, texts[:1000], passes=2),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    for key in ("cascade_accuracy", "classifier_accuracy", "clinc150_oos_to_clarify", "layer_p50_us"):
+    print(
+        f"fragments_to_clarify: of {len(FRAGMENTS)} request openings, short_requests_right: of "
+        f"{len(SHORT_REQUESTS)} short requests (tests/test_brokerage_routing.py)"
+    )
+    keys = ("cascade_accuracy", "classifier_accuracy", "clinc150_oos_to_clarify", "fragments_to_clarify")
+    for key in (*keys, "short_requests_right", "layer_p50_us"):
         values = [r[key] for r in rows if key in r]
         if values:
             print(f"{key}: mean {np.mean(values):.3f}, min {min(values):.3f}, max {max(values):.3f}")

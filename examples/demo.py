@@ -19,6 +19,7 @@ UTTERANCES = [
     "quote please",
     "should I sell my Tesla shares",  # advice: not served, so clarify (with the symbol found)
     "hello there",
+    "what's my",  # an opening that names no intent yet: clarify, not a guess
 ]
 
 

@@ -38,8 +38,8 @@ def test_the_demo_routes_each_utterance_and_sends_what_it_does_not_serve_to_clar
     )
     assert out.returncode == 0, out.stderr
     blocks = {b.splitlines()[0][2:]: b for b in out.stdout.split("\n\n") if b.startswith("> ")}
-    assert len(blocks) == 11
+    assert len(blocks) == 12
     assert "intent: quotes" in blocks["what's tsla trading at"] and "symbol=TSLA" in blocks["what's tsla trading at"]
     assert "missing: symbol" in blocks["quote please"]
-    for text in ("should I sell my Tesla shares", "hello there"):
+    for text in ("should I sell my Tesla shares", "hello there", "what's my"):
         assert "intent: clarify" in blocks[text] and "decided by: fallback" in blocks[text]
