@@ -46,3 +46,13 @@ def held_out_row(
             float(np.mean([r.intent == "clarify" for r in cascade.route_batch(oos)])), 4
         )
     return row
+
+
+def probe_counts(cascade: Any, unanswerable: list[str], labelled: list[tuple[str, str]]) -> tuple[int, int]:
+    """How many of ``unanswerable`` the cascade sends to clarify, and how many of the ``labelled``
+    ``(text, intent)`` pairs it answers with their intent (the probe lists of
+    tests/test_brokerage_routing.py)."""
+    clarified = sum(r.intent == "clarify" for r in cascade.route_batch(unanswerable))
+    routes = cascade.route_batch([t for t, _ in labelled])
+    right = sum(r.intent == intent for r, (_, intent) in zip(routes, labelled, strict=True))
+    return clarified, right

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from heldout import probe_counts
 
 import intentroute
 from intentroute import Cascade, Policy
@@ -77,9 +78,7 @@ def main() -> None:
                 row["clinc150_oos_to_clarify"] = round(
                     float(np.mean([r.intent == "clarify" for r in cascade.route_batch(oos)])), 3
                 )
-            unserved = sum(r.intent == "clarify" for r in cascade.route_batch(UNSERVED))
-            served = cascade.route_batch([t for t, _ in SERVED_LOOK_ALIKES])
-            right = sum(r.intent == i for r, (_, i) in zip(served, SERVED_LOOK_ALIKES, strict=True))
+            unserved, right = probe_counts(cascade, UNSERVED, SERVED_LOOK_ALIKES)
             row["unserved_to_clarify"] = f"{unserved}/{len(UNSERVED)}"
             row["served_look_alikes_right"] = f"{right}/{len(SERVED_LOOK_ALIKES)}"
             print(f"{confidence} | {name}: {row}", flush=True)

@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from heldout import brokerage_templates, held_out_row, in_domain_test
+from heldout import brokerage_templates, held_out_row, in_domain_test, probe_counts
 from timing import p50_us
 
 from intentroute import Cascade
@@ -115,18 +115,14 @@ def main() -> None:
                 start.layers, fitted.policies, extractor=start.extractor, labels=sorted(start.labels or [])
             )
             texts, labels = in_domain_test(folder / "data")
+            openings_clarified, short_right = probe_counts(cascade, FRAGMENTS, SHORT_REQUESTS)
             row = {
                 "seed": seed,
                 "fragments": fragments,
                 "threshold": fitted.policies["torch_bow"].threshold,
                 **held_out_row(cascade, layer, texts, labels, oos),
-                "fragments_to_clarify": sum(r.intent == "clarify" for r in cascade.route_batch(FRAGMENTS)),
-                "short_requests_right": sum(
-                    r.intent == intent
-                    for r, intent in zip(
-                        cascade.route_batch([t for t, _ in SHORT_REQUESTS]), [i for _, i in SHORT_REQUESTS], strict=True
-                    )
-                ),
+                "fragments_to_clarify": openings_clarified,
+                "short_requests_right": short_right,
                 # the classifier layer's own time for one utterance (slot markers run the extractor)
                 "layer_p50_us": p50_us(layer.route, texts[:1000], passes=2),
             }
@@ -136,8 +132,14 @@ def main() -> None:
         f"fragments_to_clarify: of {len(FRAGMENTS)} request openings, short_requests_right: of "
         f"{len(SHORT_REQUESTS)} short requests (tests/test_brokerage_routing.py)"
     )
-    keys = ("cascade_accuracy", "classifier_accuracy", "clinc150_oos_to_clarify", "fragments_to_clarify")
-    for key in (*keys, "short_requests_right", "layer_p50_us"):
+    for key in (
+        "cascade_accuracy",
+        "classifier_accuracy",
+        "clinc150_oos_to_clarify",
+        "fragments_to_clarify",
+        "short_requests_right",
+        "layer_p50_us",
+    ):
         values = [r[key] for r in rows if key in r]
         if values:
             print(f"{key}: mean {np.mean(values):.3f}, min {min(values):.3f}, max {max(values):.3f}")

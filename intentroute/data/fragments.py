@@ -2,7 +2,7 @@
 
 A bare "what", "my" or "how much" names no intent, yet a classifier trained only on whole requests
 answers it with confidence: "what" starts far more ``positions_list`` phrasings than any other,
-and a row holding one word is all that word (docs/benchmarks.md, "Fragments"). The generator's
+and a row holding one word is all that word (docs/data.md, "Fragments"). The generator's
 ``fragments`` option adds such openings to the background class, so the model learns that they
 alone are not a request. They are found in the templates themselves, not in a word list:
 
@@ -17,12 +17,21 @@ alone are not a request. They are found in the templates themselves, not in a wo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..text import tokenize
 from .templates import PLACEHOLDER_RE, TemplateSet
 
 __all__ = ["background_fragments", "common_words", "fragment_forms"]
+
+
+def _domain_forms(templates: TemplateSet, background: str) -> Iterator[tuple[str, str]]:
+    """``(intent, form)`` for every surface form of every template outside ``background``."""
+    for intent, items in templates.intents.items():
+        if intent != background:
+            for template in items:
+                for form in template.forms:
+                    yield intent, form
 
 
 def common_words(templates: TemplateSet, *, background: str = "none", share: float = 0.5) -> set[str]:
@@ -31,13 +40,10 @@ def common_words(templates: TemplateSet, *, background: str = "none", share: flo
     if not 0.0 < share <= 1.0:
         raise ValueError(f"share must be in (0, 1], got {share!r}")
     intents_of: dict[str, set[str]] = defaultdict(set)
-    intents = [i for i in templates.intents if i != background]
-    for intent in intents:
-        for template in templates.intents[intent]:
-            for form in template.forms:
-                for word in tokenize(PLACEHOLDER_RE.sub(" ", form)):
-                    intents_of[word].add(intent)
-    need = share * len(intents)
+    for intent, form in _domain_forms(templates, background):
+        for word in tokenize(PLACEHOLDER_RE.sub(" ", form)):
+            intents_of[word].add(intent)
+    need = share * sum(i != background for i in templates.intents)
     return {w for w, owners in intents_of.items() if len(owners) >= need}
 
 
@@ -59,20 +65,16 @@ def background_fragments(
     common = common_words(templates, background=background, share=share)
     whole = {" ".join(tokenize(t)) for t in requests}
     found: set[str] = set()
-    for intent, items in templates.intents.items():
-        if intent == background:
-            continue
-        for template in items:
-            for form in template.forms:
-                if not PLACEHOLDER_RE.search(form):
-                    whole.add(" ".join(tokenize(form)))
-                words = tokenize(PLACEHOLDER_RE.split(form, maxsplit=1)[0])
-                n_tokens = len(tokenize(PLACEHOLDER_RE.sub(" x ", form)))
-                run = 0
-                while run < len(words) and words[run] in common:
-                    run += 1
-                for k in range(1, min(run, max_words, n_tokens - 1) + 1):
-                    found.add(" ".join(words[:k]))
+    for _, form in _domain_forms(templates, background):
+        if not PLACEHOLDER_RE.search(form):
+            whole.add(" ".join(tokenize(form)))
+        words = tokenize(PLACEHOLDER_RE.split(form, maxsplit=1)[0])
+        n_tokens = len(tokenize(PLACEHOLDER_RE.sub(" x ", form)))  # a slot counts as one word
+        run = 0
+        while run < len(words) and words[run] in common:
+            run += 1
+        for k in range(1, min(run, max_words, n_tokens - 1) + 1):
+            found.add(" ".join(words[:k]))
     return sorted(found - whole)
 
 
