@@ -209,7 +209,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     "--fragments",
     is_flag=True,
     help="Add the opening words the domain's requests share ('what', 'how much', 'what is my') to the "
-    "training split as the background class 'none' (needs --background).",
+    "training split as the background class 'none' (needs --background, or --templates with a 'none' intent).",
 )
 @click.option("--force", is_flag=True, help="Replace dataset files already in --out.")
 @_friendly
@@ -236,10 +236,6 @@ def generate(
 
     if templates_path is not None and not templates_path.exists():
         raise click.BadParameter(f"file {str(templates_path)!r} does not exist", param_hint="--templates")
-    if fragments and background is None:
-        raise click.BadParameter(
-            "fragments are examples of a background class: pass --background too", param_hint="--fragments"
-        )
     templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
     if background is not None:
         from .data import merge_templates
@@ -249,6 +245,12 @@ def generate(
         if not bg_path.exists():
             raise click.BadParameter(f"{str(bg_path)!r} does not exist", param_hint="--background")
         templates = merge_templates(templates, load_templates(bg_path))
+    if fragments and "none" not in templates.intents:  # GeneratorConfig's background class
+        raise click.BadParameter(
+            "fragments are examples of the background class 'none', which the templates do not have: "
+            "pass --background (or --templates with a 'none' intent)",
+            param_hint="--fragments",
+        )
     kwargs: dict[str, Any] = {
         "seed": seed,
         "split": split,

@@ -15,17 +15,16 @@ from intentroute.text import tokenize
 
 from .conftest import run_cli
 
-SMALL = load_templates(
-    {
-        "intents": {
-            "quotes": ["what is the price of {SYMBOL}", "how much is {SYMBOL}", "quote"],
-            "positions": ["what is my position in {SYMBOL}", "how much {SYMBOL} do I own", "my positions"],
-            "cash": ["what is my cash balance", "how much cash do I have"],
-            "none": ["tell me a joke", "what is the weather"],
-        },
-        "slots": {"SYMBOL": ["AAPL", "TSLA"]},
-    }
-)
+SMALL_JSON = {
+    "intents": {
+        "quotes": ["what is the price of {SYMBOL}", "how much is {SYMBOL}", "quote"],
+        "positions": ["what is my position in {SYMBOL}", "how much {SYMBOL} do I own", "my positions"],
+        "cash": ["what is my cash balance", "how much cash do I have"],
+        "none": ["tell me a joke", "what is the weather"],
+    },
+    "slots": {"SYMBOL": ["AAPL", "TSLA"]},
+}
+SMALL = load_templates(SMALL_JSON)
 BROKERAGE = merge_templates(
     load_templates(domain_path("brokerage", "templates.json")),
     load_templates(domain_path("brokerage", "background.json")),
@@ -90,7 +89,7 @@ def test_fragments_without_a_background_class_are_a_config_error() -> None:
         GeneratorConfig(fragments="yes")  # type: ignore[arg-type]
 
 
-def test_cli_generate_fragments_needs_a_background_and_reports_what_it_added(tmp_path: Path) -> None:
+def test_cli_generate_fragments_needs_the_background_class_and_reports_what_it_added(tmp_path: Path) -> None:
     res = run_cli("generate", "--out", str(tmp_path / "a"), "--size", "500", "--fragments")
     assert res.returncode == 2 and "--fragments" in res.stderr and "--background" in res.stderr
     assert not (tmp_path / "a").exists()
@@ -102,3 +101,10 @@ def test_cli_generate_fragments_needs_a_background_and_reports_what_it_added(tmp
     added = [r for r in rows if r["template_id"].startswith("fragment/")]
     assert added and all(r["intent"] == "none" for r in added)
     assert f"background fragments: {len(added)} added to train as 'none'" in res.stdout
+    # a templates file that has the background class already needs no --background
+    own = tmp_path / "own.json"
+    own.write_text(json.dumps(SMALL_JSON), encoding="utf-8")
+    res = run_cli("generate", "--templates", str(own), "--out", str(tmp_path / "c"), "--size", "300", "--fragments")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in (tmp_path / "c" / "intent_train.jsonl").read_text().splitlines()]
+    assert {r["text"] for r in rows if r["template_id"].startswith("fragment/")} >= {"what is", "how much"}
