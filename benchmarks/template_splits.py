@@ -1,15 +1,15 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
-    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset default|mlp] [--no-slots]
+    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset NAME] [--no-slots]
                                          [--lr X] [--weight-decay W] [--fragments on|off]
                                          [--data ../shared/benchmarks]
 
 The template-held-out test split holds out a tenth of each intent's templates (about nine of the
 brokerage domain's 88-97), and which ones is a draw, so one split's figure moves by a few points.
 For each seed this script does what ``make model`` does (generate 25,000 examples with the
-background class and a template split, train the default preset (or ``--preset``) with the
+background class and a template split, train make model's preset (or ``--preset``) with the
 domain's slot markers (``--no-slots``: without) and make model's learning rate and weight decay
-(read from the Makefile's ``model`` target, for the default preset that it trains; ``--lr``,
+(read from the Makefile's ``model`` target, for the preset that it trains; ``--lr``,
 ``--weight-decay`` override them), fit the classifier's threshold with ``tune --layer torch_bow
 --target oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's
 cascade (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain
@@ -63,6 +63,12 @@ def make_model_overrides() -> dict[str, float]:
     return {key: float(m.group(1)) for key, m in found.items() if m}
 
 
+def make_model_preset() -> str:
+    """The preset the Makefile's ``model`` target trains (``--preset``; the CLI's default without it)."""
+    found = re.search(r"--preset\s+(\S+)", _model_recipe())
+    return found.group(1) if found else "default"
+
+
 def make_model_fragments() -> bool:
     """Whether the Makefile's ``model`` target generates its data with ``--fragments``."""
     return re.search(r"generate\b[^\n]*--fragments\b", _model_recipe()) is not None
@@ -71,7 +77,7 @@ def make_model_fragments() -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 13, 17, 19])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    ap.add_argument("--preset", choices=sorted(PRESETS), help="the preset to train (default: make model's)")
     ap.add_argument("--no-slots", action="store_true", help="train without the domain's slot-marker features")
     ap.add_argument("--lr", type=float, help="override make model's learning rate")
     ap.add_argument("--weight-decay", type=float, help="override make model's L2 weight decay")
@@ -82,10 +88,13 @@ def main() -> None:
     )
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
+    model_preset = make_model_preset()
+    if args.preset is None:
+        args.preset = model_preset
     fragments = make_model_fragments() if args.fragments is None else args.fragments == "on"
     given = {"lr": args.lr, "weight_decay": args.weight_decay}
-    # make model trains the default preset; another preset keeps its own settings
-    recipe = make_model_overrides() if args.preset == "default" else {}
+    # make model's preset with make model's settings; another preset keeps its own
+    recipe = make_model_overrides() if args.preset == model_preset else {}
     overrides = {**recipe, **{k: v for k, v in given.items() if v is not None}}
     slots = None if args.no_slots else load_domain("brokerage").slots
     oos_file = args.data / "clinc150" / "oos_test.jsonl"

@@ -2,7 +2,10 @@
 
 A bundle is a folder::
 
-    intent_router.pt              state_dict (seed layout: linear.weight (classes x features), linear.bias)
+    intent_router.pt              state_dict (seed layout: linear.weight (classes x features), linear.bias;
+                                  with a hidden layer hidden.weight, hidden.bias; with a linear model and a
+                                  hidden-layer model summed, linear.* and hidden.* with the hidden model's
+                                  output layer as head.weight, head.bias)
     intent_router_vocab.json      {feature: column}  (the seed's vocabulary; {} with feature hashing)
     intent_router_labels.json     the sorted labels
     intent_router_config.json     the seed's keys (max_vocab, token_pattern, ngram_max, epochs, ...)
@@ -32,12 +35,16 @@ import numpy as np
 from . import __version__
 from .errors import BundleError, MissingDependency
 from .estimators.classifier import TorchBowClassifier
+from .estimators.ensemble import LogitSumClassifier
 from .estimators.vectorizer import BowVectorizer
 from .text import TOKEN_PATTERN
 
 __all__ = ["FORMAT_VERSION", "Bundle", "BundlePaths", "load_bundle", "save_bundle", "torch_missing_reason"]
 
-FORMAT_VERSION = 1
+#: the newest format this version reads and writes; a bundle is written with the lowest version
+#: that holds its model: 1 for a linear or hidden-layer model, 2 for a LogitSumClassifier (which
+#: a reader of version 1 refuses, telling the user to upgrade, rather than misreading it)
+FORMAT_VERSION = 2
 WEIGHTS, VOCAB, LABELS, CONFIG, IDF, MANIFEST = (
     "intent_router.pt",
     "intent_router_vocab.json",
@@ -117,7 +124,7 @@ class Bundle:
 
     paths: BundlePaths
     vectorizer: BowVectorizer
-    classifier: TorchBowClassifier
+    classifier: TorchBowClassifier | LogitSumClassifier
     config: dict[str, Any]
     manifest: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -146,7 +153,7 @@ def _json_bytes(obj: Any) -> bytes:
 def save_bundle(
     path: str | Path,
     vectorizer: BowVectorizer,
-    classifier: TorchBowClassifier,
+    classifier: TorchBowClassifier | LogitSumClassifier,
     *,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -162,14 +169,27 @@ def save_bundle(
     torch = _torch()
     target = Path(path)
     vec, clf = vectorizer, classifier
-    if not hasattr(clf, "coef_") or not hasattr(vec, "n_features_out_"):
+    if not hasattr(clf, "classes_") or not hasattr(vec, "n_features_out_"):
         raise BundleError(f"{target}: the vectorizer and the classifier must both be fitted")
     if clf.n_features_in_ != vec.n_features_out_:
         raise BundleError(
             f"{target}: the classifier expects {clf.n_features_in_} features, "
             f"the vectorizer makes {vec.n_features_out_}"
         )
-    if clf.hidden_size:
+    summed = isinstance(clf, LogitSumClassifier)
+    # the seed's config keys and the manifest's hyperparameters come from the model trained
+    # first: the only one, or the summed pair's linear model (the seed's layout)
+    first = clf.linear_ if isinstance(clf, LogitSumClassifier) else clf
+    if isinstance(clf, LogitSumClassifier):
+        state = {
+            "linear.weight": clf.linear_.coef_,
+            "linear.bias": clf.linear_.intercept_,
+            "hidden.weight": clf.hidden_.hidden_coef_,
+            "hidden.bias": clf.hidden_.hidden_intercept_,
+            "head.weight": clf.hidden_.coef_,
+            "head.bias": clf.hidden_.intercept_,
+        }
+    elif clf.hidden_size:
         state = {
             "hidden.weight": clf.hidden_coef_,
             "hidden.bias": clf.hidden_intercept_,
@@ -185,9 +205,9 @@ def save_bundle(
         "max_vocab": vec.max_vocab,
         "token_pattern": vec.token_pattern,
         "ngram_max": vec.ngram_max,
-        "epochs": hp.get("epochs", clf.epochs),
-        "batch_size": hp.get("batch_size", clf.batch_size),
-        "learning_rate": hp.get("lr", clf.lr),
+        "epochs": hp.get("epochs", first.epochs),
+        "batch_size": hp.get("batch_size", first.batch_size),
+        "learning_rate": hp.get("lr", first.lr),
     }
     files: dict[str, bytes] = {
         WEIGHTS: buf.getvalue(),
@@ -205,27 +225,21 @@ def save_bundle(
         featurizer["char_ngrams"] = list(featurizer["char_ngrams"])
     manifest = {
         "format": "intentroute-bundle",
-        "format_version": FORMAT_VERSION,
+        "format_version": 2 if summed else 1,
         "library_version": __version__,
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
         "featurizer": featurizer,
         "model": {
-            "kind": "mlp" if clf.hidden_size else "linear",
+            "kind": "linear+mlp" if summed else "mlp" if clf.hidden_size else "linear",
             "hidden_size": clf.hidden_size,
             "n_features": int(clf.n_features_in_),
             "n_classes": len(clf.classes_),
         },
-        "hyperparameters": {
-            k: clf.get_params()[k]
-            for k in (
-                "lr",
-                "epochs",
-                "batch_size",
-                "weight_decay",
-                "random_state",
-                *(("dropout",) if clf.hidden_size else ()),  # a linear model has no use for it
-            )
-        }
+        "hyperparameters": (
+            {"linear": _model_hyperparameters(clf.linear_), "hidden": _model_hyperparameters(clf.hidden_)}
+            if isinstance(clf, LogitSumClassifier)
+            else _model_hyperparameters(clf)
+        )
         | hp,
         "temperature": float(clf.temperature_),
         "training": training or {},
@@ -254,6 +268,14 @@ def save_bundle(
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return target
+
+
+def _model_hyperparameters(clf: TorchBowClassifier) -> dict[str, Any]:
+    keys = ["lr", "epochs", "batch_size", "weight_decay", "random_state"]
+    if clf.hidden_size:  # a linear model has no use for these
+        keys += ["dropout", *(("row_optimizer",) if clf.row_optimizer != "adam" else ())]
+    params = clf.get_params()
+    return {k: params[k] for k in keys}
 
 
 def _interrupted_save_hint(folder: Path) -> str:
@@ -334,14 +356,21 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
         raise BundleError(f"{paths.weights}: expected a state_dict, got {type(state).__name__}")
     arrays = {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
     keys = set(arrays)
-    linear, mlp = (
-        {"linear.weight", "linear.bias"},
-        {"hidden.weight", "hidden.bias", "linear.weight", "linear.bias"},
-    )
-    if keys not in (linear, mlp):
+    linear = {"linear.weight", "linear.bias"}
+    mlp = linear | {"hidden.weight", "hidden.bias"}
+    summed = mlp | {"head.weight", "head.bias"}
+    if keys not in (linear, mlp, summed):
         raise BundleError(
             f"{paths.weights}: unexpected tensors {sorted(keys)}; expected {sorted(linear)} (or a hidden layer)"
         )
+    if keys == summed and (manifest is None or manifest.get("format_version", 1) < 2):
+        raise BundleError(f"{paths.weights}: a summed linear and hidden-layer model needs a format 2 manifest")
+    if keys == summed:
+        head = arrays["head.weight"]
+        if head.shape != (len(labels), arrays["hidden.weight"].shape[0]) or arrays["head.bias"].shape != (len(labels),):
+            raise BundleError(f"{paths.weights}: head.weight and head.bias do not match hidden.weight and the labels")
+        if arrays["linear.weight"].shape[1] != arrays["hidden.weight"].shape[1]:
+            raise BundleError(f"{paths.weights}: linear.weight and hidden.weight take different numbers of features")
 
     featurizer = dict((manifest or {}).get("featurizer") or {})
     hashing = bool(featurizer.get("hashing", False))
@@ -388,13 +417,27 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     temperature = float((manifest or {}).get("temperature", 1.0))
     if not np.isfinite(temperature) or temperature <= 0:
         raise BundleError(f"{paths.manifest}: temperature must be a positive number, got {temperature}")
-    clf = TorchBowClassifier.from_arrays(
-        np.asarray(labels),
-        arrays["linear.weight"],
-        arrays["linear.bias"],
-        hidden_coef=arrays.get("hidden.weight"),
-        hidden_intercept=arrays.get("hidden.bias"),
-        temperature=temperature,
-    )
+    clf: TorchBowClassifier | LogitSumClassifier
+    if keys == summed:
+        clf = LogitSumClassifier.from_models(
+            TorchBowClassifier.from_arrays(np.asarray(labels), arrays["linear.weight"], arrays["linear.bias"]),
+            TorchBowClassifier.from_arrays(
+                np.asarray(labels),
+                arrays["head.weight"],
+                arrays["head.bias"],
+                hidden_coef=arrays["hidden.weight"],
+                hidden_intercept=arrays["hidden.bias"],
+            ),
+            temperature=temperature,
+        )
+    else:
+        clf = TorchBowClassifier.from_arrays(
+            np.asarray(labels),
+            arrays["linear.weight"],
+            arrays["linear.bias"],
+            hidden_coef=arrays.get("hidden.weight"),
+            hidden_intercept=arrays.get("hidden.bias"),
+            temperature=temperature,
+        )
     warnings = [] if manifest is not None else ["no manifest: a seed bundle, loaded without checksums"]
     return Bundle(paths, vec, clf, config, manifest, warnings)

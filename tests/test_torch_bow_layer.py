@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
 from intentroute.domains import domain_path, load_domain
 from intentroute.errors import ConfigError, LayerUnavailable
-from intentroute.estimators import BowVectorizer, TorchBowClassifier
+from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.tune import load_policies
 
@@ -299,19 +300,36 @@ FEATURE_SETTINGS = [
 ]
 
 
-def fast_model(params: dict[str, object], hidden: int) -> tuple[object, BowVectorizer, TorchBowClassifier]:
+def fast_model(
+    params: dict[str, object], hidden: int | str, temperature: float = 1.0
+) -> tuple[object, BowVectorizer, TorchBowClassifier]:
+    """The layer's model of a small fit: ``hidden`` 0 (linear), a width, or "sum" (a linear and
+    an 8-unit model, their logits summed)."""
     from intentroute.bundle import Bundle, BundlePaths
     from intentroute.layers.torch_bow import _Model
 
     vec = BowVectorizer(**params).fit(FAST_TRAIN)  # type: ignore[arg-type]
-    clf = TorchBowClassifier(epochs=20, random_state=0, hidden_size=hidden).fit(vec.transform(FAST_TRAIN), FAST_LABELS)
+    X = vec.transform(FAST_TRAIN)
+    clf: Any
+    if hidden == "sum":
+        clf = LogitSumClassifier(
+            linear=TorchBowClassifier(epochs=20, random_state=0),
+            hidden=TorchBowClassifier(epochs=20, random_state=1, hidden_size=8, row_optimizer="rowwise_rmsprop"),
+        ).fit(X, FAST_LABELS)
+    else:
+        clf = TorchBowClassifier(epochs=20, random_state=0, hidden_size=hidden).fit(X, FAST_LABELS)
+    clf.temperature_ = temperature
     return _Model(Bundle(BundlePaths.folder("."), vec, clf, {})), vec, clf
 
 
-@pytest.mark.parametrize("hidden", [0, 8])
+@pytest.mark.parametrize(
+    ("hidden", "temperature"), [(0, 1.0), (8, 1.0), (0, 1.7), (8, 0.6), ("sum", 1.0), ("sum", 1.7)]
+)
 @pytest.mark.parametrize("params", FEATURE_SETTINGS, ids=str)
-def test_layer_probabilities_equal_the_estimators_on_every_path(params: dict[str, object], hidden: int) -> None:
-    model, vec, clf = fast_model(params, hidden)
+def test_layer_probabilities_equal_the_estimators_on_every_path(
+    params: dict[str, object], hidden: int | str, temperature: float
+) -> None:
+    model, vec, clf = fast_model(params, hidden, temperature)
     reference = clf.predict_proba(vec.transform(PROBES))
     single = np.array([model.proba(t) for t in PROBES])  # type: ignore[attr-defined]
     batch, known = model.score_batch(PROBES)  # type: ignore[attr-defined]

@@ -29,12 +29,23 @@ def test_cli_train_prints_the_seed_lines_and_writes_a_bundle(data_dir: Path, tmp
     out = run_cli("train", "--data", str(data_dir), "--out", str(tmp_path / "b"), "--epochs", "3")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("Epoch 1/3 - loss ") and " - val_acc " in lines[0]
+    # the seed's line, then which of the default preset's two models the epoch was
+    assert lines[0].startswith("Epoch 1/3 - loss ") and " - val_acc " in lines[0] and lines[0].endswith(" (linear)")
+    assert lines[3].startswith("Epoch 1/3 - loss ") and lines[3].endswith(" (hidden)")
     assert any(line.startswith("Test accuracy: ") for line in lines)
     assert lines[-1] == f"Saved artifacts to {tmp_path / 'b'}"
     bundle = load_bundle(tmp_path / "b")
     assert len(bundle.labels) == 11 and bundle.manifest is not None
-    assert bundle.manifest["hyperparameters"]["epochs"] == 3 and "test_accuracy" in bundle.manifest["metrics"]
+    hp = bundle.manifest["hyperparameters"]
+    assert hp["linear"]["epochs"] == 3 and hp["hidden"]["epochs"] == 3 and "test_accuracy" in bundle.manifest["metrics"]
+    assert bundle.manifest["model"]["kind"] == "linear+mlp" and bundle.format_version == 2
+    assert json.loads((tmp_path / "b" / "intent_router_config.json").read_text())["epochs"] == 3
+    # the linear preset alone writes the seed's one model, as before
+    out = run_cli("train", "--data", str(data_dir), "--out", str(tmp_path / "l"), "--epochs", "3", "--preset", "linear")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith("Epoch 1/3 - loss ") and "(" not in out.stdout.splitlines()[0]
+    linear = load_bundle(tmp_path / "l")
+    assert linear.manifest is not None and linear.manifest["model"]["kind"] == "linear" and linear.format_version == 1
 
 
 def test_cli_train_refuses_to_overwrite_without_force(data_dir: Path, tmp_path: Path) -> None:
@@ -105,7 +116,8 @@ def test_cli_train_with_a_domain_s_slots_and_a_weight_decay_writes_them_into_the
     assert out.returncode == 0, out.stderr
     bundle = load_bundle(tmp_path / "s")
     assert bundle.manifest is not None and bundle.manifest["featurizer"]["slots"] == load_domain("brokerage").slots
-    assert bundle.manifest["hyperparameters"]["weight_decay"] == 3e-4
+    hp = bundle.manifest["hyperparameters"]
+    assert hp["linear"]["weight_decay"] == 3e-4 and hp["hidden"]["weight_decay"] == 3e-4  # both models
     assert {"xxsymbol", "xxaccount", "xxtimeframe", "xxtopic"} <= set(bundle.vectorizer.vocabulary_ or {})
     layer = TorchBowLayer(str(tmp_path / "s"))
     assert layer.route("how did TSLA do this year").candidates

@@ -1,4 +1,4 @@
-"""scikit-learn estimators: :class:`BowVectorizer` and :class:`TorchBowClassifier`.
+"""scikit-learn estimators: :class:`BowVectorizer`, :class:`TorchBowClassifier` and :class:`LogitSumClassifier`.
 
 Importing this package does not import torch (the classifier imports it only to train).
 """
@@ -6,6 +6,7 @@ Importing this package does not import torch (the classifier imports it only to 
 from __future__ import annotations
 
 from .classifier import TorchBowClassifier
+from .ensemble import LogitSumClassifier
 from .vectorizer import BowVectorizer
 
-__all__ = ["BowVectorizer", "TorchBowClassifier"]
+__all__ = ["BowVectorizer", "LogitSumClassifier", "TorchBowClassifier"]

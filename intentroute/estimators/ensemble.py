@@ -1,0 +1,190 @@
+"""``LogitSumClassifier``: a linear and a hidden-layer ``TorchBowClassifier``, their logits summed.
+
+Each model is trained on its own, with its own settings, on the same features; the sum of their
+logits is the normalised product of their probabilities (a product of experts). Summed, the
+model is one sparse first layer (the linear model's class weights beside the hidden layer's
+input weights), so the ``torch_bow`` layer scores it as it scores a single model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .classifier import EpochCallback, TorchBowClassifier, fit_temperature, softmax
+
+__all__ = ["HIDDEN_DEFAULTS", "LINEAR_DEFAULTS", "LogitSumClassifier"]
+
+
+#: the linear model's settings when ``linear`` is None: the ``linear`` preset's (intentroute.train)
+LINEAR_DEFAULTS: dict[str, Any] = {
+    "epochs": 15,
+    "batch_size": 1024,
+    "lr": 6e-2,
+    "weight_decay": 3e-6,
+    "random_state": 7,
+}
+#: the hidden-layer model's settings when ``hidden`` is None (docs/training.md)
+HIDDEN_DEFAULTS: dict[str, Any] = {
+    "hidden_size": 128,
+    "row_optimizer": "rowwise_rmsprop",
+    "dropout": 0.5,
+    "epochs": 8,
+    "batch_size": 128,
+    "lr": 3e-3,
+    "random_state": 7,
+}
+
+
+class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Class scores are the sum of a linear model's and a hidden-layer model's logits.
+
+    Parameters
+    ----------
+    linear : TorchBowClassifier or None, default=None
+        The linear model (``hidden_size=0``); None: the ``linear`` preset's classifier (lr 6e-2,
+        weight decay 3e-6, batch 1024, 15 epochs).
+    hidden : TorchBowClassifier or None, default=None
+        The hidden-layer model (``hidden_size > 0``); None: 128 ReLU units, dropout 0.5,
+        row-wise RMSprop, lr 3e-3, batch 128, 8 epochs.
+
+    Both are cloned and fitted on the same data; their parameters are this estimator's nested
+    parameters (``linear__lr``, ``hidden__epochs``), as in scikit-learn's ensembles, so
+    ``GridSearchCV`` searches them.
+
+    Attributes
+    ----------
+    linear_, hidden_ : the fitted models
+    classes_ : ndarray of the class labels
+    temperature_ : float
+        Divides the summed logits before the softmax; 1.0 until :meth:`calibrate` fits it.
+    history_ : list of dict
+        Both models' epochs (``model``: ``"linear"`` or ``"hidden"``), as ``TorchBowClassifier``'s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1, 0], [0, 1]] * 10, dtype=np.float32)
+    >>> y = ["quotes", "facts"] * 10
+    >>> clf = LogitSumClassifier(
+    ...     linear=TorchBowClassifier(epochs=30, random_state=0),
+    ...     hidden=TorchBowClassifier(hidden_size=8, epochs=30, random_state=0),
+    ... ).fit(X, y)
+    >>> clf.predict([[1, 0], [0, 1]]).tolist()
+    ['quotes', 'facts']
+    """
+
+    def __init__(self, linear: TorchBowClassifier | None = None, hidden: TorchBowClassifier | None = None) -> None:
+        self.linear = linear
+        self.hidden = hidden
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.poor_score = False
+        return tags
+
+    def _models(self) -> tuple[TorchBowClassifier, TorchBowClassifier]:
+        for name, given in (("linear", self.linear), ("hidden", self.hidden)):
+            if given is not None and not isinstance(given, TorchBowClassifier):
+                raise ValueError(f"LogitSumClassifier: {name} must be a TorchBowClassifier, got {type(given).__name__}")
+        linear = TorchBowClassifier(**LINEAR_DEFAULTS) if self.linear is None else clone(self.linear)
+        hidden = TorchBowClassifier(**HIDDEN_DEFAULTS) if self.hidden is None else clone(self.hidden)
+        for name, model, want in (("linear", linear, False), ("hidden", hidden, True)):
+            if bool(model.hidden_size) != want:
+                raise ValueError(
+                    f"LogitSumClassifier: {name} must have hidden_size {'> 0' if want else '0'}, "
+                    f"got {model.hidden_size}"
+                )
+        return linear, hidden
+
+    # -- what the bundle and the layer read ----------------------------------------------------
+
+    @property
+    def hidden_size(self) -> int:
+        """The hidden model's width (a fitted estimator's, else the configured one's)."""
+        model = getattr(self, "hidden_", None) or self._models()[1]
+        return int(model.hidden_size)
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        X_val: Any = None,
+        y_val: Any = None,
+        epoch_callback: EpochCallback | None = None,
+    ) -> LogitSumClassifier:
+        """Fit both models from scratch on ``X``, ``y`` (each with ``X_val``/``y_val``, see
+        ``TorchBowClassifier.fit``); ``epoch_callback`` gets every epoch of both, with ``model``."""
+        linear, hidden = self._models()
+        self.history_: list[dict[str, Any]] = []
+        for name, model in (("linear", linear), ("hidden", hidden)):
+
+            def record(row: dict[str, Any], name: str = name) -> None:
+                row = {"model": name, **row}
+                self.history_.append(row)
+                if epoch_callback is not None:
+                    epoch_callback(row)
+
+            model.fit(X, y, X_val=X_val, y_val=y_val, epoch_callback=record)
+        self.linear_, self.hidden_ = linear, hidden
+        self.classes_ = linear.classes_
+        self.n_features_in_ = linear.n_features_in_
+        self.temperature_ = 1.0
+        return self
+
+    def _encode(self, y: Any) -> np.ndarray:
+        return self.linear_._encode(y)
+
+    def _logits(self, X: Any) -> np.ndarray:
+        out: np.ndarray = self.linear_._logits(X) + self.hidden_._logits(X)
+        return out
+
+    def _checked_logits(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "linear_")
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
+        return self._logits(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The summed logits (before the temperature); for two classes one column, the second
+        class's minus the first's, as scikit-learn expects."""
+        logits = self._checked_logits(X)
+        if logits.shape[1] == 2:
+            out: np.ndarray = logits[:, 1] - logits[:, 0]
+            return out
+        return logits
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities: ``softmax(summed logits / temperature_)``."""
+        return softmax(self._checked_logits(X) / self.temperature_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        index = self._checked_logits(X).argmax(axis=1)
+        out: np.ndarray = self.classes_[index]
+        return out
+
+    def calibrate(self, X: Any, y: Any) -> LogitSumClassifier:
+        """Fit ``temperature_`` of the sum on held-out data (as ``TorchBowClassifier.calibrate``)."""
+        check_is_fitted(self, "linear_")
+        fit_temperature(self, X, y)
+        return self
+
+    @classmethod
+    def from_models(
+        cls, linear: TorchBowClassifier, hidden: TorchBowClassifier, temperature: float = 1.0
+    ) -> LogitSumClassifier:
+        """A fitted sum of two fitted models (what a bundle stores)."""
+        if not np.array_equal(linear.classes_, hidden.classes_) or linear.n_features_in_ != hidden.n_features_in_:
+            raise ValueError("LogitSumClassifier: the two models have different classes or features")
+        clf = cls(linear=clone(linear), hidden=clone(hidden))
+        clf._models()  # the same checks as fit
+        clf.linear_, clf.hidden_ = linear, hidden
+        clf.classes_ = linear.classes_
+        clf.n_features_in_ = int(linear.n_features_in_)
+        clf.temperature_ = float(temperature)
+        clf.history_ = []
+        return clf
