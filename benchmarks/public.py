@@ -6,9 +6,9 @@ On the same splits, in one run: intentroute's estimator with the default preset'
 (BowVectorizer + LogitSumClassifier: a linear and a 128-unit TorchBowClassifier, their logits
 summed), the same features with the ``linear`` preset's (the linear model alone) and the ``mlp``
 preset's (a 512-unit hidden layer with dropout), the default one with the energy score
-(log-sum-exp of the logits) as its confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF word + char n-grams + LinearSVC, and
-fastText (2-grams, 25 epochs) when it imports. Reported: test accuracy (CLINC150: in-scope test
-queries), training time, single-utterance p50 of the CLINC150 models (timed round-robin at the
+(log-sum-exp of the logits) as its confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF
+word + char n-grams + LinearSVC, and fastText (2-grams, 25 epochs) when it imports. Reported:
+test accuracy (CLINC150: in-scope test queries), training time, single-utterance p50 of the CLINC150 models (timed round-robin at the
 end, each its best of 3 rounds, every query seen before), and as "1st" the p50 and mean of one
 pass over the same queries right after fitting, before anything else scores them, so words the
 fitted pipeline never saw cost their full price. For CLINC150, a confidence threshold fitted in
@@ -176,7 +176,14 @@ class FastText(Pipeline):
 
 
 def pipelines() -> list[Pipeline]:
-    out: list[Pipeline] = [IntentRoute(), IntentRouteLinear(), IntentRouteMLP(), IntentRouteEnergy(), TfidfLR(), TfidfSVC()]
+    out: list[Pipeline] = [
+        IntentRoute(),
+        IntentRouteLinear(),
+        IntentRouteMLP(),
+        IntentRouteEnergy(),
+        TfidfLR(),
+        TfidfSVC(),
+    ]
     try:
         import fasttext  # noqa: F401
 
