@@ -6,22 +6,22 @@ On the same splits, in one run: intentroute's estimator with the default preset'
 (BowVectorizer + LogitSumClassifier: a linear and a 128-unit TorchBowClassifier, their logits
 summed), the same features with the ``linear`` preset's (the linear model alone) and the ``mlp``
 preset's (a 512-unit hidden layer with dropout), the default one with the energy score
-(log-sum-exp of the logits) as its confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF
-word + char n-grams + LinearSVC, and fastText (2-grams, 25 epochs) when it imports. Reported:
-test accuracy (CLINC150: in-scope test queries), training time, single-utterance p50 of the CLINC150 models (timed round-robin at the
-end, each its best of 3 rounds, every query seen before), and as "1st" the p50 and mean of one
-pass over the same queries right after fitting, before anything else scores them, so words the
-fitted pipeline never saw cost their full price. For CLINC150, a confidence threshold fitted in
-three ways, and with each on the test split the out-of-scope recall and the share of in-scope
-queries accepted and correct: "val", the lowest threshold that rejects 0.80 of the validation
-split's 100 out-of-scope queries; "val+oos_train", the same with CLINC150's 100 out-of-scope
-training queries added (no pipeline here trains on them), as 100 queries measure a recall only
-to about +-0.04; "95% bound", on those 200, the lowest threshold whose rejected share has a
-one-sided 95% Clopper-Pearson lower bound of 0.80 (``intentroute tune --target oos_recall:0.8
---confidence 0.95``'s rule). Then the brokerage default cascade's share of CLINC150's
-out-of-scope test queries routed to clarify. Finally (``--seeds``, default 10; ``--mlp-seeds``,
-default 0) the presets' test accuracies trained again with random seeds 7, 8, ...: the spread a
-single seed's figure sits in.
+(log-sum-exp of the logits) as its confidence, TF-IDF (word 1-2) + LogisticRegression, TF-IDF word + char
+n-grams + LinearSVC, and fastText (2-grams, 25 epochs) when it imports. Reported: test accuracy
+(CLINC150: in-scope test queries), training time, single-utterance p50 of the CLINC150 models
+(timed round-robin at the end, each its best of 3 rounds, every query seen before), and as "1st"
+the p50 and mean of one pass over the same queries right after fitting, before anything else
+scores them, so words the fitted pipeline never saw cost their full price. For CLINC150, a
+confidence threshold fitted in three ways, and with each on the test split the out-of-scope recall
+and the share of in-scope queries accepted and correct: "val", the lowest threshold that rejects
+0.80 of the validation split's 100 out-of-scope queries; "val+oos_train", the same with CLINC150's
+100 out-of-scope training queries added (no pipeline here trains on them), as 100 queries measure
+a recall only to about +-0.04; "95% bound", on those 200, the lowest threshold whose rejected
+share has a one-sided 95% Clopper-Pearson lower bound of 0.80 (``intentroute tune --target
+oos_recall:0.8 --confidence 0.95``'s rule). Then the brokerage default cascade's share of
+CLINC150's out-of-scope test queries routed to clarify. Finally (``--seeds``, default 10;
+``--mlp-seeds``, default 0) the presets' test accuracies trained again with random seeds 7, 8, ...: the
+spread a single seed's figure sits in.
 """
 
 from __future__ import annotations
