@@ -38,7 +38,7 @@ _FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
 #: brokerage template split's validation templates, a tenth of BANKING77's training set,
 #: CLINC150's validation split) among lr 4e-2 / 6e-2 and weight decay 0 to 3e-5: 3e-6 was best on
 #: all three at 4e-2 and on two at 6e-2 (CLINC150 0.932 against 0.933 at 1e-6), and 6e-2 beat 4e-2
-#: on two of three (docs/benchmarks.md). The default preset until 0.2 and the embedded model's.
+#: on two of three (docs/benchmarks.md). The default preset until 2026-12-02, and the embedded model's.
 #: ``default``: that linear model and a 128-unit ReLU model (dropout 0.5, row-wise RMSprop, lr 3e-3,
 #: batch 128, 8 epochs) on the same features, each trained on its own, their logits summed
 #: (``LogitSumClassifier``), the sum's temperature calibrated. Chosen on the same validation data
