@@ -91,9 +91,7 @@ def _with_overrides(params: dict[str, Any], overrides: dict[str, Any] | None) ->
     return {**params, **ov}
 
 
-def preset_classifier(
-    preset: str, overrides: dict[str, Any] | None = None
-) -> TorchBowClassifier | LogitSumClassifier:
+def preset_classifier(preset: str, overrides: dict[str, Any] | None = None) -> TorchBowClassifier | LogitSumClassifier:
     """A preset's (unfitted) classifier with ``overrides``: a ``TorchBowClassifier``, or for the
     default preset a ``LogitSumClassifier`` whose two models both take the overrides."""
     if preset not in PRESETS:

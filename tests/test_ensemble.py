@@ -125,3 +125,21 @@ def test_row_wise_rmsprop_keeps_one_accumulator_per_row_and_leaves_other_rows() 
     assert np.allclose(weight.numpy()[[0, 3]], expected, atol=1e-6)
     assert torch.equal(weight[[1, 2, 4]], start[[1, 2, 4]]) and torch.equal(opt.v[[1, 2, 4]], torch.zeros(3))
     assert opt.v.shape == (5,)
+
+
+def test_partial_fit_updates_both_models_from_their_weights() -> None:
+    vec = BowVectorizer().fit(TEXTS)
+    X = vec.transform(TEXTS)
+    clf = small()
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, LABELS)
+    clf = small()
+    for _ in range(30):
+        clf.partial_fit(X, LABELS, classes=sorted(set(LABELS)))
+    assert clf.predict(X).tolist() == LABELS
+    assert [r["model"] for r in clf.history_[:2]] == ["linear", "hidden"] and len(clf.history_) == 60
+    before = clf.linear_.coef_.copy(), clf.hidden_.hidden_coef_.copy()
+    clf.partial_fit(vec.transform(["cash please"]), ["cash_balance"])
+    assert not np.array_equal(clf.linear_.coef_, before[0]) and not np.array_equal(clf.hidden_.hidden_coef_, before[1])
+    with pytest.raises(ValueError, match="not among classes_"):
+        clf.partial_fit(vec.transform(["sell it"]), ["trade"])

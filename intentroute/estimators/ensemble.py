@@ -137,6 +137,24 @@ class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.temperature_ = 1.0
         return self
 
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> LogitSumClassifier:
+        """One pass of each model over new examples from its current weights (see
+        ``TorchBowClassifier.partial_fit``; the first call, on an unfitted estimator, needs
+        ``classes``). The temperature stays as it was."""
+        if not hasattr(self, "linear_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self.linear_, self.hidden_ = self._models()
+            self.temperature_ = 1.0
+            self.history_ = []
+        for name, model in (("linear", self.linear_), ("hidden", self.hidden_)):
+            done = len(model.__dict__.get("history_", []))
+            model.partial_fit(X, y, classes=classes)
+            self.history_ += [{"model": name, **row} for row in model.history_[done:]]
+        self.classes_ = self.linear_.classes_
+        self.n_features_in_ = self.linear_.n_features_in_
+        return self
+
     def _encode(self, y: Any) -> np.ndarray:
         return self.linear_._encode(y)
 
