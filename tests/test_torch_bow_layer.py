@@ -64,7 +64,12 @@ def test_status_has_the_seed_keys_and_more(monkeypatch: pytest.MonkeyPatch) -> N
     assert set(status) >= SEED_STATUS_KEYS
     assert status["enabled"] and status["torch_available"] and status["artifacts_present"]
     assert status["confidence_threshold"] == 0.7 and status["force_enabled"] is True
-    assert status["ngram_max"] == 2 and status["format_version"] == 1 and status["hidden_size"] == 0
+    assert (
+        status["ngram_max"] == 2
+        and status["format_version"] == 1
+        and status["hidden_size"] == 0
+        and status["model_kind"] == "linear"
+    )
     assert len(status["labels"]) == 12 and "none" in status["labels"]  # 11 intents + the background class
 
 

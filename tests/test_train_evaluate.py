@@ -39,6 +39,10 @@ def test_cli_train_prints_the_seed_lines_and_writes_a_bundle(data_dir: Path, tmp
     hp = bundle.manifest["hyperparameters"]
     assert hp["linear"]["epochs"] == 3 and hp["hidden"]["epochs"] == 3 and "test_accuracy" in bundle.manifest["metrics"]
     assert bundle.manifest["model"]["kind"] == "linear+mlp" and bundle.format_version == 2
+    from intentroute.layers.torch_bow import TorchBowLayer
+
+    status = TorchBowLayer(str(tmp_path / "b")).status()
+    assert status["model_kind"] == "linear+mlp" and status["hidden_size"] == 128 and status["format_version"] == 2
     assert json.loads((tmp_path / "b" / "intent_router_config.json").read_text())["epochs"] == 3
     # the linear preset alone writes the seed's one model, as before
     out = run_cli("train", "--data", str(data_dir), "--out", str(tmp_path / "l"), "--epochs", "3", "--preset", "linear")
@@ -84,7 +88,7 @@ def test_cli_train_mlp_preset_writes_a_hidden_layer_bundle_the_layer_routes_with
     assert bundle.manifest["hyperparameters"]["dropout"] == 0.5
     texts, labels = read_jsonl(data_dir / "intent_test.jsonl")
     layer = TorchBowLayer(str(tmp_path / "m"), min_known_words=0)
-    assert layer.status()["hidden_size"] == 512
+    assert layer.status()["hidden_size"] == 512 and layer.status()["model_kind"] == "mlp"
     expected = bundle.classifier.predict_proba(bundle.vectorizer.transform(texts[:50]))
     for text, row in zip(texts[:50], expected, strict=True):
         result = layer.route(text)
