@@ -3,7 +3,9 @@
     python examples/sklearn_pipeline.py
 
 Shows the generator's template split (whole phrasings held out of training) and BowVectorizer in a
-Pipeline + GridSearchCV, with scikit-learn's LogisticRegression as the classifier.
+Pipeline + GridSearchCV, with scikit-learn's LogisticRegression as the classifier; then the same
+features with the default preset's classifier (LogitSumClassifier: a linear and a 128-unit model,
+their logits summed) in a Pipeline, and a search over its hidden model's width.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from sklearn.pipeline import Pipeline
 
 from intentroute.data import GeneratorConfig, generate, load_templates
 from intentroute.domains import domain_path
-from intentroute.estimators import BowVectorizer
+from intentroute.estimators import BowVectorizer, LogitSumClassifier
+from intentroute.train import PRESETS
 
 
 def main() -> None:
@@ -30,6 +33,12 @@ def main() -> None:
     print(f"accuracy on held-out templates: {grid.score(X_test, y_test):.3f}")
     for text in ["whats my buying power", "how did apple do for me this year", "qoute for nvda"]:
         print(f"{text!r:40} -> {grid.predict([text])[0]}")
+
+    # the default preset's features and classifier; its two models are nested parameters
+    summed = Pipeline([("bow", BowVectorizer(**PRESETS["default"]["vectorizer"])), ("clf", LogitSumClassifier())])
+    search = GridSearchCV(summed, {"clf__hidden__hidden_size": [32, 128]}, cv=3).fit(X_train, y_train)
+    print("best hidden width:", search.best_params_["clf__hidden__hidden_size"])
+    print(f"LogitSumClassifier accuracy on held-out templates: {search.score(X_test, y_test):.3f}")
 
 
 if __name__ == "__main__":

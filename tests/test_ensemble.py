@@ -64,6 +64,14 @@ def test_nested_parameters_search_in_a_pipeline() -> None:
     assert grid.best_params_["clf__hidden__epochs"] in (5, 30)
     with pytest.raises(NotFittedError):
         small().predict([[1.0]])
+    # a model left as None takes its defaults when one of its parameters is set (as a search does)
+    from intentroute.estimators.ensemble import HIDDEN_DEFAULTS
+
+    defaults = LogitSumClassifier().set_params(hidden__hidden_size=32)
+    assert defaults.linear is None and defaults.hidden is not None
+    assert defaults.hidden.get_params() == TorchBowClassifier(**{**HIDDEN_DEFAULTS, "hidden_size": 32}).get_params()
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        LogitSumClassifier().set_params(hidden__no_such=1)
 
 
 def test_the_defaults_are_the_default_preset_s_models() -> None:

@@ -20,6 +20,17 @@ def test_the_threshold_fitting_example_runs_and_meets_its_recall_target() -> Non
     assert "-> clarify" in out.stdout
 
 
+def test_the_scikit_learn_example_searches_a_pipeline_and_the_default_preset_s_classifier() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "sklearn_pipeline.py")], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    found = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert found["best hidden width"] in ("32", "128")
+    assert 0.9 < float(found["LogitSumClassifier accuracy on held-out templates"]) <= 1.0
+    assert 0.0 < float(found["accuracy on held-out templates"]) <= 1.0
+
+
 def test_the_hot_reload_example_swaps_in_a_model_with_slot_markers() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "train_and_hot_reload.py")],

@@ -53,7 +53,8 @@ class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     Both are cloned and fitted on the same data; their parameters are this estimator's nested
     parameters (``linear__lr``, ``hidden__epochs``), as in scikit-learn's ensembles, so
-    ``GridSearchCV`` searches them.
+    ``GridSearchCV`` searches them (also with a model left as None: setting one of its parameters
+    sets it to its defaults first).
 
     Attributes
     ----------
@@ -86,6 +87,15 @@ class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         tags.input_tags.sparse = True
         tags.classifier_tags.poor_score = False
         return tags
+
+    def set_params(self, **params: Any) -> LogitSumClassifier:
+        """As scikit-learn's; a nested parameter of a model left as None (``hidden__lr`` with
+        ``hidden=None``) first sets that model to its defaults, so searches work on the defaults."""
+        for name, defaults in (("linear", LINEAR_DEFAULTS), ("hidden", HIDDEN_DEFAULTS)):
+            if getattr(self, name) is None and name not in params and any(k.startswith(f"{name}__") for k in params):
+                setattr(self, name, TorchBowClassifier(**defaults))
+        out: LogitSumClassifier = super().set_params(**params)
+        return out
 
     def _models(self) -> tuple[TorchBowClassifier, TorchBowClassifier]:
         for name, given in (("linear", self.linear), ("hidden", self.hidden)):
