@@ -42,12 +42,13 @@ _FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
 #: ``default``: that linear model and a 128-unit ReLU model (dropout 0.5, row-wise RMSprop, lr 3e-3,
 #: batch 128, 8 epochs) on the same features, each trained on its own, their logits summed
 #: (``LogitSumClassifier``), the sum's temperature calibrated. Chosen on the same validation data
-#: among hidden models of 128 to 256 units that keep BANKING77's training under 5 s and a
-#: CLINC150 utterance under 25 us, the best on all three validation sets among those (means of
-#: seeds 7 and 8: brokerage 0.958, BANKING77 0.926, CLINC150 0.934; the linear model 0.960 /
-#: 0.920 / 0.932). On the test sets (seeds 7-9) 0.954 / 0.928 / 0.932 against the linear model's
-#: 0.951 / 0.916 / 0.930 (docs/benchmarks.md), for about twice the training time and 1.4 times
-#: the time per utterance.
+#: (``benchmarks/presets.py --validation --pairs --seeds 7 8``) among hidden models of 128 to 256
+#: units: the 256-unit one was a little more accurate on the public sets but took over 25 us per
+#: CLINC150 utterance; of the others this one was the best on the brokerage templates, level on
+#: BANKING77 and 0.1 point below the best on CLINC150 (brokerage 0.958, BANKING77 0.926, CLINC150
+#: 0.934; the linear model 0.960 / 0.920 / 0.932). On the test sets (seeds 7-9) 0.954 / 0.928 /
+#: 0.932, the linear model (seed 7) 0.951 / 0.916 / 0.930 (docs/benchmarks.md), for 1.6-2.9 times
+#: the training time and 1.6 times the time per utterance.
 #: ``mlp``: the linear preset's features into one 512-unit ReLU layer with dropout 0.5 (Adam, lr
 #: 2e-3, batch 128, 10 epochs): on BANKING77 1.0 point more accurate than the linear preset and on
 #: CLINC150 0.1, for 7-10 times the training time and a larger model; no better on the brokerage
