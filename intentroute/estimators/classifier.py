@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,7 +90,30 @@ def _sparse_matmul(torch: Any) -> Any:
     return _SPMM
 
 
-class _RowAdam:
+class _RowOptimizer:
+    """What both row optimisers share: ``step(index, rows)`` takes the gathered rows ``index`` of
+    the weight matrix (a leaf tensor holding their gradient), adds ``weight_decay`` as L2, lets
+    :meth:`_update` change the gathered copy in place and writes it back; the other rows, and
+    their optimiser state, stay as they are."""
+
+    def __init__(self, weight: Any, lr: float, weight_decay: float) -> None:
+        self.weight, self.lr, self.weight_decay = weight, lr, weight_decay
+        self.t = 0
+
+    def step(self, index: Any, rows: Any) -> None:
+        self.t += 1
+        g = rows.grad
+        w = rows.detach()  # the gathered copy of the rows: updated in place, then written back
+        if self.weight_decay:
+            g = g.add(w, alpha=self.weight_decay)
+        self._update(index, g, w)
+        self.weight.data.index_copy_(0, index, w)
+
+    def _update(self, index: Any, g: Any, w: Any) -> None:
+        raise NotImplementedError
+
+
+class _RowAdam(_RowOptimizer):
     """Adam (with ``weight_decay`` as L2) for a weight matrix whose gradient touches few rows.
 
     ``step(index, rows)`` updates the rows ``index`` of the matrix from ``rows.grad``; the other
@@ -100,28 +123,21 @@ class _RowAdam:
     """
 
     def __init__(self, torch: Any, weight: Any, lr: float, weight_decay: float) -> None:
-        self.weight, self.lr, self.weight_decay = weight, lr, weight_decay
+        super().__init__(weight, lr, weight_decay)
         self.m = torch.zeros_like(weight)
         self.v = torch.zeros_like(weight)
-        self.t = 0
         self.beta1, self.beta2, self.eps = 0.9, 0.999, 1e-8
 
-    def step(self, index: Any, rows: Any) -> None:
-        self.t += 1
-        g = rows.grad
-        w = rows.detach()  # the gathered copy of the rows: updated in place, then written back
-        if self.weight_decay:
-            g = g.add(w, alpha=self.weight_decay)
+    def _update(self, index: Any, g: Any, w: Any) -> None:
         m = self.m.index_select(0, index).mul_(self.beta1).add_(g, alpha=1 - self.beta1)
         v = self.v.index_select(0, index).mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
         self.m.index_copy_(0, index, m)
         self.v.index_copy_(0, index, v)
         denom = v.div_(1 - self.beta2**self.t).sqrt_().add_(self.eps)
         w.addcdiv_(m, denom, value=-self.lr / (1 - self.beta1**self.t))
-        self.weight.data.index_copy_(0, index, w)
 
 
-class _RowRMSprop:
+class _RowRMSprop(_RowOptimizer):
     """RMSprop with one second-moment accumulator per row (row-wise, as embedding tables are
     trained), for a weight matrix whose gradient touches few rows; ``weight_decay`` as L2.
 
@@ -131,24 +147,17 @@ class _RowRMSprop:
     """
 
     def __init__(self, torch: Any, weight: Any, lr: float, weight_decay: float) -> None:
-        self.weight, self.lr, self.weight_decay = weight, lr, weight_decay
+        super().__init__(weight, lr, weight_decay)
         self.v = torch.zeros(weight.shape[0], dtype=weight.dtype)
-        self.t = 0
         self.beta2, self.eps = 0.999, 1e-8
         self._vector_norm = torch.linalg.vector_norm
 
-    def step(self, index: Any, rows: Any) -> None:
-        self.t += 1
-        g = rows.grad
-        w = rows.detach()  # the gathered copy of the rows: updated in place, then written back
-        if self.weight_decay:
-            g = g.add(w, alpha=self.weight_decay)
+    def _update(self, index: Any, g: Any, w: Any) -> None:
         mean_sq = self._vector_norm(g, dim=1).square_().div_(g.shape[1])
         v = self.v.index_select(0, index).mul_(self.beta2).add_(mean_sq, alpha=1 - self.beta2)
         self.v.index_copy_(0, index, v)
         denom = v.div_(1 - self.beta2**self.t).sqrt_().add_(self.eps)
         w.addcdiv_(g, denom.unsqueeze(1), value=-self.lr)
-        self.weight.data.index_copy_(0, index, w)
 
 
 _ROW_OPTIMIZERS: dict[str, type[_RowAdam] | type[_RowRMSprop]] = {"adam": _RowAdam, "rowwise_rmsprop": _RowRMSprop}
@@ -166,7 +175,72 @@ def _torch_threads(n: int) -> Iterator[Any]:
         torch.set_num_threads(before)
 
 
-class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class _LogitsClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """What intentroute's classifiers share: sparse input, and predictions from ``_logits(X)``
+    (float64, one column per class) divided by ``temperature_``. A subclass sets
+    ``_fitted_attribute``, the attribute ``fit`` sets last."""
+
+    _fitted_attribute = "classes_"
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.poor_score = False
+        return tags
+
+    def _logits(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _checked_logits(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, self._fitted_attribute)
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
+        return self._logits(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Raw logits (before the temperature), one column per class; for two classes, as
+        scikit-learn expects, one column: the second class's logit minus the first's."""
+        logits = self._checked_logits(X)
+        if logits.shape[1] == 2:
+            out: np.ndarray = logits[:, 1] - logits[:, 0]
+            return out
+        return logits
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities: ``softmax(logits / temperature_)``."""
+        return softmax(self._checked_logits(X) / self.temperature_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        index = self._checked_logits(X).argmax(axis=1)
+        out: np.ndarray = self.classes_[index]
+        return out
+
+    def _encode(self, y: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def calibrate(self, X: Any, y: Any) -> Self:
+        """Fit ``temperature_`` on held-out data with scikit-learn's temperature scaling.
+
+        Uses ``CalibratedClassifierCV(FrozenEstimator(self), method="temperature")`` and keeps the
+        one scalar it learns, so prediction stays a single sparse product (no wrapper at run time)
+        and the bundle stores a number. Sets ``ece_before_`` and ``ece_after_`` on ``X``.
+        """
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+
+        check_is_fitted(self, self._fitted_attribute)
+        self.temperature_ = 1.0
+        cal = CalibratedClassifierCV(FrozenEstimator(self), method="temperature").fit(X, y)
+        beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
+        if not np.isfinite(beta) or beta <= 0:
+            raise ValueError(f"temperature scaling failed (inverse temperature {beta})")
+        y_idx = self._encode(y)
+        self.ece_before_ = expected_calibration_error(self.predict_proba(X), y_idx)
+        self.temperature_ = 1.0 / beta
+        self.ece_after_ = expected_calibration_error(self.predict_proba(X), y_idx)
+        return self
+
+
+class TorchBowClassifier(_LogitsClassifier):
     """Multinomial logistic regression (or a one-hidden-layer MLP) trained with PyTorch on sparse rows.
 
     Parameters
@@ -258,11 +332,7 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.tol = tol
         self.n_jobs = n_jobs
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.classifier_tags.poor_score = False
-        return tags
+    _fitted_attribute = "coef_"
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -524,29 +594,6 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             out = X @ self.coef_.T.astype(np.float64) + self.intercept_
         return np.asarray(out, dtype=np.float64)
 
-    def _checked_logits(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
-        return self._logits(X)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Raw logits (before the temperature), one column per class; for two classes, as
-        scikit-learn expects, one column: the second class's logit minus the first's."""
-        logits = self._checked_logits(X)
-        if logits.shape[1] == 2:
-            out: np.ndarray = logits[:, 1] - logits[:, 0]
-            return out
-        return logits
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities: ``softmax(logits / temperature_)``."""
-        return softmax(self._checked_logits(X) / self.temperature_)
-
-    def predict(self, X: Any) -> np.ndarray:
-        index = self._checked_logits(X).argmax(axis=1)
-        out: np.ndarray = self.classes_[index]
-        return out
-
     @classmethod
     def from_arrays(
         cls,
@@ -572,31 +619,3 @@ class TorchBowClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         clf.temperature_ = float(temperature)
         clf.history_ = []
         return clf
-
-    def calibrate(self, X: Any, y: Any) -> TorchBowClassifier:
-        """Fit ``temperature_`` on held-out data with scikit-learn's temperature scaling.
-
-        Uses ``CalibratedClassifierCV(FrozenEstimator(self), method="temperature")`` and keeps the
-        one scalar it learns, so prediction stays a single sparse product (no wrapper at run time)
-        and the bundle stores a number. Sets ``ece_before_`` and ``ece_after_`` on ``X``.
-        """
-        check_is_fitted(self, "coef_")
-        fit_temperature(self, X, y)
-        return self
-
-
-def fit_temperature(clf: Any, X: Any, y: Any) -> None:
-    """Set ``clf.temperature_`` (and ``ece_before_``, ``ece_after_`` on ``X``) by scikit-learn's
-    temperature scaling of a fitted classifier whose ``predict_proba`` divides by ``temperature_``."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.frozen import FrozenEstimator
-
-    clf.temperature_ = 1.0
-    cal = CalibratedClassifierCV(FrozenEstimator(clf), method="temperature").fit(X, y)
-    beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
-    if not np.isfinite(beta) or beta <= 0:
-        raise ValueError(f"temperature scaling failed (inverse temperature {beta})")
-    y_idx = clf._encode(y)
-    clf.ece_before_ = expected_calibration_error(clf.predict_proba(X), y_idx)
-    clf.temperature_ = 1.0 / beta
-    clf.ece_after_ = expected_calibration_error(clf.predict_proba(X), y_idx)

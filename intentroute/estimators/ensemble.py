@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.base import clone
 
-from .classifier import EpochCallback, TorchBowClassifier, fit_temperature, softmax
+from .classifier import EpochCallback, TorchBowClassifier, _LogitsClassifier
 
 __all__ = ["HIDDEN_DEFAULTS", "LINEAR_DEFAULTS", "LogitSumClassifier"]
 
@@ -39,7 +38,7 @@ HIDDEN_DEFAULTS: dict[str, Any] = {
 }
 
 
-class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class LogitSumClassifier(_LogitsClassifier):
     """Class scores are the sum of a linear model's and a hidden-layer model's logits.
 
     Parameters
@@ -82,11 +81,7 @@ class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.linear = linear
         self.hidden = hidden
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.classifier_tags.poor_score = False
-        return tags
+    _fitted_attribute = "linear_"
 
     def set_params(self, **params: Any) -> LogitSumClassifier:
         """As scikit-learn's; a nested parameter of a model left as None (``hidden__lr`` with
@@ -168,38 +163,9 @@ class LogitSumClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _encode(self, y: Any) -> np.ndarray:
         return self.linear_._encode(y)
 
-    def _logits(self, X: Any) -> np.ndarray:
+    def _logits(self, X: Any) -> np.ndarray:  # decision_function, predict_proba, predict: _LogitsClassifier's
         out: np.ndarray = self.linear_._logits(X) + self.hidden_._logits(X)
         return out
-
-    def _checked_logits(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "linear_")
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
-        return self._logits(X)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """The summed logits (before the temperature); for two classes one column, the second
-        class's minus the first's, as scikit-learn expects."""
-        logits = self._checked_logits(X)
-        if logits.shape[1] == 2:
-            out: np.ndarray = logits[:, 1] - logits[:, 0]
-            return out
-        return logits
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities: ``softmax(summed logits / temperature_)``."""
-        return softmax(self._checked_logits(X) / self.temperature_)
-
-    def predict(self, X: Any) -> np.ndarray:
-        index = self._checked_logits(X).argmax(axis=1)
-        out: np.ndarray = self.classes_[index]
-        return out
-
-    def calibrate(self, X: Any, y: Any) -> LogitSumClassifier:
-        """Fit ``temperature_`` of the sum on held-out data (as ``TorchBowClassifier.calibrate``)."""
-        check_is_fitted(self, "linear_")
-        fit_temperature(self, X, y)
-        return self
 
     @classmethod
     def from_models(
