@@ -153,7 +153,7 @@ class LogitSumClassifier(_LogitsClassifier):
             self.temperature_ = 1.0
             self.history_ = []
         for name, model in (("linear", self.linear_), ("hidden", self.hidden_)):
-            done = len(model.__dict__.get("history_", []))
+            done = len(getattr(model, "history_", []))
             model.partial_fit(X, y, classes=classes)
             self.history_ += [{"model": name, **row} for row in model.history_[done:]]
         self.classes_ = self.linear_.classes_
