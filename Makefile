@@ -48,7 +48,7 @@ model: $(VENV)/.test-installed
 	rm -rf build/model-data
 	$(PY) -m intentroute generate --out build/model-data --seed 7 --split template --background brokerage --fragments
 	$(PY) -m intentroute train --data build/model-data --out $(MODEL_DIR) --slots brokerage --preset linear \
-		--lr 4e-2 --weight-decay 3e-5 --force
+		--lr 4e-2 --weight-decay 3e-5 --input-dropout 0.5 --force
 	$(PY) -m intentroute tune --data build/model-data/intent_val.jsonl --config $(DOMAIN_DIR)/cascade.toml \
 		--layer torch_bow --target oos_recall:0.8 --confidence 0.95 --out $(DOMAIN_DIR)/policies.toml --force
 

@@ -1,7 +1,8 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
     python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset NAME] [--no-slots]
-                                         [--lr X] [--weight-decay W] [--fragments on|off]
+                                         [--lr X] [--weight-decay W] [--input-dropout P]
+                                         [--fragments on|off]
                                          [--data ../shared/benchmarks]
 
 The template-held-out test split holds out a tenth of each intent's templates (about nine of the
@@ -9,9 +10,10 @@ brokerage domain's 88-97), and which ones is a draw, so one split's figure moves
 For each seed this script does what ``make model`` does (generate 25,000 examples with the
 background class and a template split, train make model's preset (or ``--preset``) with the
 domain's slot markers (``--no-slots``: without) and make model's learning rate and weight decay
-(read from the Makefile's ``model`` target, for the preset that it trains; ``--lr``,
-``--weight-decay`` override them), fit the classifier's threshold with ``tune --layer torch_bow
---target oos_recall:0.8 --confidence 0.95`` on the validation split) and measures the domain's
+and input dropout (read from the Makefile's ``model`` target, for the preset that it trains;
+``--lr``, ``--weight-decay``, ``--input-dropout`` override them), fit the classifier's
+threshold with ``tune --layer torch_bow --target oos_recall:0.8 --confidence 0.95`` on the
+validation split) and measures the domain's
 cascade (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain
 test queries, the classifier's own accuracy on them, (when the files are there) the share of
 CLINC150's out-of-scope test queries routed to clarify, how many of the request openings that
@@ -56,9 +58,9 @@ def _model_recipe() -> str:
 
 def make_model_overrides() -> dict[str, float]:
     """The classifier settings the Makefile's ``model`` target passes to ``intentroute train``
-    (``--lr``, ``--weight-decay``), so this script trains what ``make model`` trains."""
+    (``--lr``, ``--weight-decay``, ``--input-dropout``), so this script trains what ``make model`` trains."""
     recipe = _model_recipe()
-    flags = {"lr": "--lr", "weight_decay": "--weight-decay"}
+    flags = {"lr": "--lr", "weight_decay": "--weight-decay", "input_dropout": "--input-dropout"}
     found = {key: re.search(rf"{flag}\s+(\S+)", recipe) for key, flag in flags.items()}
     return {key: float(m.group(1)) for key, m in found.items() if m}
 
@@ -81,6 +83,7 @@ def main() -> None:
     ap.add_argument("--no-slots", action="store_true", help="train without the domain's slot-marker features")
     ap.add_argument("--lr", type=float, help="override make model's learning rate")
     ap.add_argument("--weight-decay", type=float, help="override make model's L2 weight decay")
+    ap.add_argument("--input-dropout", type=float, help="override make model's input dropout")
     ap.add_argument(
         "--fragments",
         choices=("on", "off"),
@@ -92,7 +95,7 @@ def main() -> None:
     if args.preset is None:
         args.preset = model_preset
     fragments = make_model_fragments() if args.fragments is None else args.fragments == "on"
-    given = {"lr": args.lr, "weight_decay": args.weight_decay}
+    given = {"lr": args.lr, "weight_decay": args.weight_decay, "input_dropout": args.input_dropout}
     # make model's preset with make model's settings; another preset keeps its own
     recipe = make_model_overrides() if args.preset == model_preset else {}
     overrides = {**recipe, **{k: v for k, v in given.items() if v is not None}}

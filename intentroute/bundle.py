@@ -274,6 +274,8 @@ def _model_hyperparameters(clf: TorchBowClassifier) -> dict[str, Any]:
     keys = ["lr", "epochs", "batch_size", "weight_decay", "random_state"]
     if clf.hidden_size:  # a linear model has no use for these
         keys += ["dropout", *(("row_optimizer",) if clf.row_optimizer != "adam" else ())]
+    if clf.input_dropout:  # (recorded when used, so the manifests of models without it read as before)
+        keys.append("input_dropout")
     params = clf.get_params()
     return {k: params[k] for k in keys}
 

@@ -305,7 +305,8 @@ def generate(
     help="default: a linear model and a 128-unit hidden-layer model, their logits summed (intentroute's "
     "measured default); linear: the linear model alone (half the training time; the embedded "
     "model's); seed: the seed's hyper-parameters exactly; mlp: a 512-unit hidden layer (7-10 times "
-    "slower to train). --epochs, --lr, --batch-size, --weight-decay and --seed set both models of the default.",
+    "slower to train). --epochs, --lr, --batch-size, --weight-decay, --input-dropout and --seed set both "
+    "models of the default.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate.")
@@ -315,6 +316,12 @@ def generate(
     type=click.FloatRange(min=0),
     default=None,
     help="Override the preset's L2 weight decay.",
+)
+@click.option(
+    "--input-dropout",
+    type=click.FloatRange(min=0, max=0.95),
+    default=None,
+    help="Share of each training example's features dropped at random in each step (0: none, the presets').",
 )
 @click.option("--seed", "random_state", type=int, default=None, help="Override the random seed (7).")
 @click.option(
@@ -334,6 +341,7 @@ def train(
     lr: float | None,
     batch_size: int | None,
     weight_decay: float | None,
+    input_dropout: float | None,
     random_state: int | None,
     slots_domain: str | None,
     force: bool,
@@ -354,6 +362,7 @@ def train(
             "lr": lr,
             "batch_size": batch_size,
             "weight_decay": weight_decay,
+            "input_dropout": input_dropout,
             "random_state": random_state,
         }.items()
         if v is not None

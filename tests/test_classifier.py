@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -202,6 +204,8 @@ def test_pipeline_grid_search_clone_and_not_fitted() -> None:
         ({"hidden_size": -1}, "hidden_size"),
         ({"hidden_size": 4, "dropout": 1.0}, "dropout"),
         ({"dropout": -0.1}, "dropout"),
+        ({"input_dropout": 0.99}, "input_dropout"),
+        ({"input_dropout": "half"}, "input_dropout"),
     ],
 )
 def test_bad_parameters_are_value_errors_naming_them(params: dict[str, object], fragment: str) -> None:
@@ -255,6 +259,73 @@ def test_dropout_leaves_a_linear_model_as_it_was() -> None:
     _, a = _fit(dropout=0.5)
     _, b = _fit()
     assert np.array_equal(a.coef_, b.coef_)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.floats(0.1, 5.0), min_size=0, max_size=6), min_size=1, max_size=12),
+    st.sampled_from([0.1, 0.5, 0.9]),
+    st.integers(0, 2**31 - 1),
+)
+def test_input_dropout_keeps_or_removes_each_value_and_scales_the_kept(
+    rows: list[list[float]], p: float, seed: int
+) -> None:
+    X = sp.csr_matrix(
+        (
+            np.array([v for r in rows for v in r], dtype=np.float32),
+            np.concatenate([np.arange(len(r)) for r in rows]).astype(np.int32),
+            np.concatenate(([0], np.cumsum([len(r) for r in rows]))),
+        ),
+        shape=(len(rows), 6),
+    )
+    out = TorchBowClassifier(input_dropout=p)._dropped(X, np.random.default_rng(seed))
+    out.check_format(full_check=True)
+    assert out.shape == X.shape and out.dtype == np.float32
+    dense, before = out.toarray(), X.toarray()
+    kept = dense != 0
+    np.testing.assert_allclose(dense[kept], before[kept] / (1 - p), rtol=1e-6)  # every kept value, scaled
+    assert out.nnz == kept.sum()  # the dropped ones are removed, not stored as zeros
+
+
+def test_input_dropout_drops_its_share_and_keeps_the_expected_input() -> None:
+    X = sp.csr_matrix(np.ones((400, 50), dtype=np.float32))
+    out = TorchBowClassifier(input_dropout=0.3)._dropped(X, np.random.default_rng(0))
+    assert out.nnz / X.nnz == pytest.approx(0.7, abs=0.01)
+    assert float(out.sum()) / float(X.sum()) == pytest.approx(1.0, abs=0.02)
+
+
+def test_input_dropout_is_reproducible_and_spreads_a_class_over_its_features() -> None:
+    # Class "a" always has feature 0 and, in half of its examples, feature 1; class "b" has feature 2.
+    # Trained on all of its features, a model leans on feature 0; with input dropout it must also learn
+    # feature 1, so an utterance that has only feature 1 leans towards "a" more.
+    X = np.zeros((200, 3), dtype=np.float32)
+    X[:100, 0] = 1
+    X[:100:2, 1] = 1
+    X[100:, 2] = 1
+    y = ["a"] * 100 + ["b"] * 100
+    fit = {"epochs": 30, "batch_size": 20, "lr": 5e-2, "weight_decay": 1e-3, "random_state": 0}
+    plain = TorchBowClassifier(**fit).fit(X, y)  # type: ignore[arg-type]
+    a = TorchBowClassifier(input_dropout=0.5, **fit).fit(X, y)  # type: ignore[arg-type]
+    b = TorchBowClassifier(input_dropout=0.5, **fit).fit(X, y)  # type: ignore[arg-type]
+    assert np.array_equal(a.coef_, b.coef_)
+    only_1 = np.array([[0, 1, 0]], dtype=np.float32)
+    assert a.decision_function(only_1)[0] < plain.decision_function(only_1)[0]  # (logit of b minus a)
+    assert (a.predict(X) == np.array(y)).all()
+    # prediction reads every feature: the same input gives the same probabilities every time
+    assert np.array_equal(a.predict_proba(X), a.predict_proba(X))
+
+
+def test_input_dropout_zero_is_the_model_without_it() -> None:
+    _, a = _fit(input_dropout=0.0)
+    _, b = _fit()
+    assert np.array_equal(a.coef_, b.coef_)
+
+
+def test_input_dropout_trains_a_hidden_layer_too() -> None:
+    vec, a = _fit(hidden_size=16, input_dropout=0.3)
+    _, plain = _fit(hidden_size=16)
+    assert not np.array_equal(a.hidden_coef_, plain.hidden_coef_)
+    assert (a.predict(vec.transform(TEXTS)) == np.array(LABELS)).mean() == 1.0
 
 
 def test_hidden_layer_rows_of_absent_features_keep_their_initial_weights() -> None:

@@ -180,3 +180,17 @@ def test_cli_evaluate_writes_a_report(data_dir: Path, tmp_path: Path) -> None:
     assert (tmp_path / "r" / "report.md").exists()
     both = run_cli("evaluate", "--data", str(data_dir / "intent_test.jsonl"), "--bundle", str(tmp_path), "--cascade")
     assert both.returncode == 2 and "pick one" in both.stderr
+
+
+def test_cli_train_input_dropout_is_recorded_and_a_bad_value_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    args = ("train", "--data", str(data_dir), "--preset", "linear", "--epochs", "2")
+    out = run_cli(*args, "--out", str(tmp_path / "d"), "--input-dropout", "0.5")
+    assert out.returncode == 0, out.stderr
+    manifest = load_bundle(tmp_path / "d").manifest
+    assert manifest is not None and manifest["hyperparameters"]["input_dropout"] == 0.5
+    assert run_cli(*args, "--out", str(tmp_path / "p")).returncode == 0
+    plain = load_bundle(tmp_path / "p").manifest
+    assert plain is not None and "input_dropout" not in plain["hyperparameters"]
+    bad = run_cli(*args, "--out", str(tmp_path / "bad"), "--input-dropout", "1.5")
+    assert bad.returncode == 2 and "--input-dropout" in bad.stderr and "1.5" in bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -258,6 +258,13 @@ class TorchBowClassifier(_LogitsClassifier):
     dropout : float, default=0.0
         The share of hidden units zeroed at random in each training step (inverted dropout; no
         effect on prediction). Only with ``hidden_size > 0``; a linear model ignores it.
+    input_dropout : float, default=0.0
+        The share of each training example's feature values zeroed at random in each training
+        step, the rest scaled by ``1 / (1 - input_dropout)`` (dropout on the input, Wager et al.
+        2013's "dropout training"; no effect on prediction). For a linear model it is an adaptive
+        regulariser that spreads a class's weight over more of its features, so a phrasing that
+        lacks the strongest ones is still recognised (``make model`` trains the embedded model
+        with 0.5: docs/benchmarks.md). 0 draws no random numbers, so earlier fits are reproduced.
     lr : float, default=1e-2
         Adam learning rate.
     epochs : int, default=12
@@ -305,6 +312,7 @@ class TorchBowClassifier(_LogitsClassifier):
         hidden_size: int = 0,
         row_optimizer: str = "adam",
         dropout: float = 0.0,
+        input_dropout: float = 0.0,
         lr: float = 1e-2,
         epochs: int = 12,
         batch_size: int = 32,
@@ -320,6 +328,7 @@ class TorchBowClassifier(_LogitsClassifier):
         self.hidden_size = hidden_size
         self.row_optimizer = row_optimizer
         self.dropout = dropout
+        self.input_dropout = input_dropout
         self.lr = lr
         self.epochs = epochs
         self.batch_size = batch_size
@@ -345,6 +354,7 @@ class TorchBowClassifier(_LogitsClassifier):
 
         num("hidden_size", 0, 1 << 16, integer=True)
         num("dropout", 0.0, 0.95)
+        num("input_dropout", 0.0, 0.95)
         num("lr", 1e-9, 10.0)
         num("epochs", 1, 100_000, integer=True)
         num("batch_size", 1, 1 << 24, integer=True)
@@ -420,6 +430,16 @@ class TorchBowClassifier(_LogitsClassifier):
             self.coef_ = np.ascontiguousarray(arrays[0].T)  # (n_classes, n_features)
             self.intercept_ = arrays[1]
 
+    def _dropped(self, xb: sp.csr_matrix, drop: np.random.Generator) -> sp.csr_matrix:
+        """``xb`` with each stored value kept with probability ``1 - input_dropout`` and scaled by
+        its inverse, the others removed (a hidden layer then neither reads nor decays their rows)."""
+        p = float(self.input_dropout)
+        keep = drop.random(xb.data.shape[0]) >= p
+        kept_before = np.concatenate(([0], np.cumsum(keep)))  # values kept before each position
+        indptr = kept_before[xb.indptr].astype(xb.indptr.dtype)
+        data = (xb.data[keep] * np.float32(1.0 / (1.0 - p))).astype(np.float32)
+        return sp.csr_matrix((data, xb.indices[keep], indptr), shape=xb.shape)
+
     def _forward(self, torch: Any, params: list[Any], xb: sp.csr_matrix) -> Any:
         return _sparse_matmul(torch).apply(params[0], xb) + params[1]
 
@@ -459,6 +479,8 @@ class TorchBowClassifier(_LogitsClassifier):
             gen = None
             if hidden and self.dropout:
                 gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
+            # drawn only when used, so a model without input dropout sees the random streams it always did
+            drop = np.random.default_rng(int(rng.integers(0, 2**31 - 1))) if self.input_dropout else None
             cw = torch.tensor(self._class_weights(y_idx))
             best: tuple[float, list[np.ndarray]] | None = None
             stale = 0
@@ -470,10 +492,11 @@ class TorchBowClassifier(_LogitsClassifier):
                 total = 0.0
                 for a in range(0, n, self.batch_size):
                     b = min(n, a + self.batch_size)
+                    xb = Xp[a:b] if drop is None else self._dropped(Xp[a:b], drop)
                     if row_opt is None:
-                        logits = self._forward(torch, params, Xp[a:b])
+                        logits = self._forward(torch, params, xb)
                     else:
-                        logits, index, rows = self._forward_hidden(torch, params, Xp[a:b], gen)
+                        logits, index, rows = self._forward_hidden(torch, params, xb, gen)
                     loss = torch.nn.functional.cross_entropy(logits, yt[a:b], weight=cw)
                     opt.zero_grad()
                     loss.backward()
