@@ -37,8 +37,9 @@ lint: $(VENV)/.test-installed
 # give the same bundle bytes (training runs single-threaded). The linear preset with the domain's
 # slot markers (more held-out phrasings right and more of CLINC150's out-of-scope queries rejected
 # over ten template splits: benchmarks/template_splits.py), at lr 4e-2 and weight decay 3e-5
-# instead of the preset's 6e-2 and 3e-6: of the settings measured over template splits, the
-# most accurate with which every split still rejects at least 90% of those queries.
+# instead of the preset's 6e-2 and 3e-6, with input dropout 0.5 (the preset's is 0): of the
+# settings measured over template splits, the most accurate with which every split still rejects
+# at least 90% of those queries (docs/benchmarks.md, "Input dropout in make model's recipe").
 # benchmarks/template_splits.py reads the preset and these overrides from here. Then the classifier's threshold,
 # fitted on the model's validation split (its background examples count as out of scope); the
 # rules keep the seed's policy from cascade.toml.

@@ -50,6 +50,7 @@ def _expected_failed_checks(estimator: object) -> dict[str, str]:
     [
         TorchBowClassifier(epochs=40, batch_size=16, lr=5e-2, random_state=0),
         TorchBowClassifier(hidden_size=8, dropout=0.2, epochs=40, batch_size=16, lr=5e-2, random_state=0),
+        TorchBowClassifier(input_dropout=0.3, epochs=40, batch_size=16, lr=5e-2, random_state=0),
     ],
     expected_failed_checks=_expected_failed_checks,
 )
