@@ -120,9 +120,11 @@ class IntentRouteMLP(IntentRoute):
 class IntentRouteEnergy(IntentRoute):
     """The same estimator; its confidence is the energy score (log-sum-exp of the logits, Liu et al.
     2020) instead of the top probability. Measured here as a candidate out-of-scope signal: the
-    torch_bow layer does not offer it."""
+    torch_bow layer does not offer it. The score reads the raw logits, so no temperature is fitted
+    (a fitted one would change neither the score nor the predictions, only add to CLINC s)."""
 
     name = "intentroute, energy as confidence"
+    calibrated = False
 
     def scores(self, X: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from scipy.special import logsumexp
