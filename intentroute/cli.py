@@ -462,12 +462,13 @@ def evaluate(
     from .train import read_jsonl
 
     texts, labels = read_jsonl(data_file)
+    groups = ev.read_groups(data_file)  # the generator's template_id, for the errors by template
     if use_cascade or config_path is not None:
         if bundle_dir is not None:
             raise click.UsageError("--bundle evaluates a bundle; --cascade/--config evaluate a cascade: pick one")
-        report = ev.evaluate_cascade(_cascade(config_path), texts, labels)
+        report = ev.evaluate_cascade(_cascade(config_path), texts, labels, groups=groups)
     else:
-        report = ev.evaluate_bundle(bundle_dir or domain_path("brokerage", "bundle"), texts, labels)
+        report = ev.evaluate_bundle(bundle_dir or domain_path("brokerage", "bundle"), texts, labels, groups=groups)
     report["data"] = str(data_file)
     if report_dir is not None:
         ev.write_report(report, report_dir)

@@ -2,8 +2,10 @@
 
 Accuracy, per-intent precision/recall/F1, the confusion matrix, expected calibration error with
 its reliability bins, coverage and accuracy against the confidence threshold (risk-coverage),
-latency p50/p99 for single utterances and batch throughput, and for a cascade the share and the
-accuracy of each layer. ``write_report`` turns a report into ``report.json``, ``report.md`` and,
+latency p50/p99 for single utterances and batch throughput, for a cascade the share and the
+accuracy of each layer, and where the errors are (``error_analysis``: by template, when the data
+names its examples' templates, and the words of the misrouted utterances the model has no feature
+for). ``write_report`` turns a report into ``report.json``, ``report.md`` and,
 with matplotlib (the ``[report]`` extra), PNG plots.
 """
 
@@ -22,7 +24,15 @@ import numpy as np
 from .estimators.classifier import reliability
 from .types import CLARIFY, OUT_OF_SCOPE
 
-__all__ = ["evaluate_bundle", "evaluate_cascade", "format_report", "score", "write_report"]
+__all__ = [
+    "error_analysis",
+    "evaluate_bundle",
+    "evaluate_cascade",
+    "format_report",
+    "read_groups",
+    "score",
+    "write_report",
+]
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
 
@@ -71,6 +81,78 @@ def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[flo
     }
 
 
+def read_groups(path: str | Path, key: str = "template_id") -> list[str | None] | None:
+    """Each example's ``key`` (the generator writes ``template_id``) from a JSONL data file, in the
+    order :func:`~intentroute.train.read_jsonl` reads its examples; None when no example has one.
+    Call it after ``read_jsonl`` has checked the file."""
+    groups: list[str | None] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            value = json.loads(line).get(key)
+            groups.append(value if isinstance(value, str) else None)
+    return groups if any(g is not None for g in groups) else None
+
+
+def error_analysis(
+    texts: Sequence[str],
+    gold: Sequence[str],
+    pred: Sequence[str],
+    *,
+    groups: Sequence[str | None] | None = None,
+    model: Any = None,
+    top: int = 10,
+) -> dict[str, Any]:
+    """Where the errors are.
+
+    ``groups`` (one per example, e.g. the template each was generated from): the ``top`` groups
+    with the most errors, each with its size, its examples' most common gold intent, what they
+    were routed to, and one misrouted text; a few held-out templates often make most of a
+    template split's errors. ``model`` (the ``torch_bow`` layer's scoring model): the words of
+    the misrouted utterances that the model has no feature for (it was trained on no example with
+    them), counted once per utterance, and the share of wrong and of right utterances that have
+    one; such a word can only be scored through its character n-grams.
+    """
+    wrong = [i for i, (y, p) in enumerate(zip(gold, pred, strict=True)) if y != p]
+    out: dict[str, Any] = {"errors": len(wrong), "examples": len(gold)}
+    if groups is not None:
+        size = Counter(g for g in groups if g is not None)
+        per: dict[str, list[int]] = {}
+        for i in wrong:
+            if groups[i] is not None:
+                per.setdefault(str(groups[i]), []).append(i)
+        ranked = sorted(per.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        out["groups_with_errors"] = len(per)
+        out["by_group"] = [
+            {
+                "group": g,
+                "errors": len(idx),
+                "examples": size[g],
+                "gold": Counter(gold[i] for i in idx).most_common(1)[0][0],
+                "routed_to": dict(Counter(pred[i] for i in idx).most_common()),
+                "example": texts[idx[0]],
+            }
+            for g, idx in ranked[:top]
+        ]
+        out["errors_in_top_groups"] = sum(len(idx) for _, idx in ranked[:top])
+    vocab = getattr(model, "vocab", None)
+    if vocab is not None:  # (a hashing vectorizer has a feature for every word)
+        markers = model.markers
+
+        def unknown(text: str) -> set[str]:
+            return {t for t in model.tokens(text) if t not in vocab and t not in markers}
+
+        unknown_in = [unknown(texts[i]) for i in wrong]
+        wrong_set = set(wrong)
+        right = [i for i in range(len(gold)) if i not in wrong_set]
+        words = Counter(w for found in unknown_in for w in found)
+        out["unknown_words"] = dict(words.most_common(top))
+        out["errors_with_unknown_word"] = round(sum(bool(u) for u in unknown_in) / len(wrong), 4) if wrong else None
+        out["right_with_unknown_word"] = (
+            round(sum(bool(unknown(texts[i])) for i in right) / len(right), 4) if right else None
+        )
+    return out
+
+
 def _latency(fn: Callable[[str], Any], texts: Sequence[str], samples: int) -> dict[str, float]:
     picked = list(texts[:samples]) or [""]
     for t in picked[:20]:
@@ -88,9 +170,15 @@ def _latency(fn: Callable[[str], Any], texts: Sequence[str], samples: int) -> di
 
 
 def evaluate_bundle(
-    bundle: Any, texts: Sequence[str], labels: Sequence[str], *, latency_samples: int = 1000
+    bundle: Any,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    latency_samples: int = 1000,
+    groups: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a bundle (a :class:`~intentroute.bundle.Bundle` or a path) on labelled texts."""
+    """Evaluate a bundle (a :class:`~intentroute.bundle.Bundle` or a path) on labelled texts;
+    ``groups``: each example's template, for the report's errors by template (:func:`error_analysis`)."""
     from .bundle import load_bundle
     from .layers.torch_bow import _Model
 
@@ -106,6 +194,7 @@ def evaluate_bundle(
     unknown = sorted(set(labels) - set(b.labels))
     if unknown:
         report["labels_unknown_to_model"] = unknown
+    report["error_analysis"] = error_analysis(texts, labels, pred, groups=groups, model=model)
     report["latency"] = _latency(model.proba, texts, latency_samples)
     n = max(1000, len(texts))
     batch = (list(texts) * (n // max(1, len(texts)) + 1))[:n] if texts else [""] * n
@@ -116,10 +205,16 @@ def evaluate_bundle(
 
 
 def evaluate_cascade(
-    cascade: Any, texts: Sequence[str], labels: Sequence[str], *, latency_samples: int = 1000
+    cascade: Any,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    latency_samples: int = 1000,
+    groups: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a cascade: routing to ``clarify`` is correct only for out-of-scope gold labels
-    (``clarify``, ``oos``, or the generator's background class ``none``), as in tuning."""
+    (``clarify``, ``oos``, or the generator's background class ``none``), as in tuning.
+    ``groups`` as for :func:`evaluate_bundle`; unknown words are the first ``torch_bow`` layer's."""
     routes = cascade.route_batch(list(texts))
     gold = [CLARIFY if y in OUT_OF_SCOPE else y for y in labels]
     pred = [r.intent for r in routes]
@@ -137,6 +232,8 @@ def evaluate_cascade(
     }
     counts = Counter(pred)
     report["clarify_rate"] = round(counts.get("clarify", 0) / max(1, len(pred)), 4)
+    model = next((m for m in (getattr(layer, "_model", None) for layer in cascade.layers) if m is not None), None)
+    report["error_analysis"] = error_analysis(texts, gold, pred, groups=groups, model=model)
     report["latency"] = _latency(cascade.route, texts, latency_samples)
     return report
 
@@ -171,7 +268,40 @@ def format_report(report: dict[str, Any]) -> str:
         for row in report["risk_coverage"]
         if row["threshold"] in (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
     ]
+    lines += _format_errors(report.get("error_analysis"))
     return "\n".join(lines) + "\n"
+
+
+def _format_errors(errors: dict[str, Any] | None) -> list[str]:
+    if not errors or not errors["errors"]:
+        return []
+    lines = ["", "## Errors", "", f"- {errors['errors']} of {errors['examples']} examples wrong"]
+    if "by_group" in errors:
+        lines.append(
+            f"- {errors['groups_with_errors']} templates with errors; the {len(errors['by_group'])} below make "
+            f"{errors['errors_in_top_groups']} of them"
+        )
+    if "unknown_words" in errors:
+        share = errors["errors_with_unknown_word"]
+        right = errors["right_with_unknown_word"]
+        lines.append(
+            f"- wrong utterances with a word the model has no feature for: {share:.1%}"
+            + ("" if right is None else f" (right ones: {right:.1%})")
+        )
+        if errors["unknown_words"]:
+            lines.append(
+                "- those words (wrong utterances with each): "
+                + ", ".join(f"{w} ({n})" for w, n in errors["unknown_words"].items())
+            )
+    if errors.get("by_group"):
+        lines += ["", "| template | wrong | of | gold | routed to | example |", "|---|---|---|---|---|---|"]
+        for row in errors["by_group"]:
+            routed = ", ".join(f"{k} {v}" for k, v in row["routed_to"].items())
+            example = row["example"].replace("|", "\\|")
+            lines.append(
+                f"| {row['group']} | {row['errors']} | {row['examples']} | {row['gold']} | {routed} | {example} |"
+            )
+    return lines
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> list[Path]:

@@ -4,12 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intentroute.bundle import load_bundle
 from intentroute.data import GeneratorConfig, generate, load_templates, write_dataset
 from intentroute.domains import domain_path
 from intentroute.errors import ConfigError
-from intentroute.evaluate import evaluate_bundle, evaluate_cascade, score, write_report
+from intentroute.evaluate import error_analysis, evaluate_bundle, evaluate_cascade, read_groups, score, write_report
 from intentroute.train import read_jsonl, train
 
 from .conftest import run_cli
@@ -194,3 +196,88 @@ def test_cli_train_input_dropout_is_recorded_and_a_bad_value_is_refused(data_dir
     bad = run_cli(*args, "--out", str(tmp_path / "bad"), "--input-dropout", "1.5")
     assert bad.returncode == 2 and "--input-dropout" in bad.stderr and "1.5" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+class _Vocab:
+    """What error_analysis reads of the torch_bow layer's model: vocab, markers, tokens()."""
+
+    def __init__(self) -> None:
+        self.vocab = {"price": 0, "of": 1, "aapl": 2, "cash": 3}
+        self.markers = frozenset({"xxsymbol"})
+
+    def tokens(self, text: str) -> list[str]:
+        return [*text.lower().split(), *(["xxsymbol"] if "aapl" in text.lower() else [])]
+
+
+def test_error_analysis_ranks_templates_by_errors_and_names_words_without_a_feature() -> None:
+    texts = ["price of aapl", "aapl quote", "cash", "cash pls", "how rich am i", "rich?", "price of aapl"]
+    gold = ["quotes", "quotes", "cash", "cash", "value", "value", "quotes"]
+    pred = ["quotes", "cash", "cash", "quotes", "performance", "performance", "quotes"]
+    groups = ["q/1", "q/2", "c/1", "c/2", "v/1", "v/1", None]
+    out = error_analysis(texts, gold, pred, groups=groups, model=_Vocab())
+    assert (out["errors"], out["examples"], out["groups_with_errors"]) == (4, 7, 3)
+    first = out["by_group"][0]
+    assert first == {
+        "group": "v/1",
+        "errors": 2,
+        "examples": 2,
+        "gold": "value",
+        "routed_to": {"performance": 2},
+        "example": "how rich am i",
+    }
+    assert [r["group"] for r in out["by_group"]] == ["v/1", "c/2", "q/2"]  # ties by name
+    # words outside the vocabulary, once per wrong utterance; slot markers are not words
+    assert out["unknown_words"] == {"rich": 1, "how": 1, "am": 1, "i": 1, "quote": 1, "pls": 1, "rich?": 1}
+    assert out["errors_with_unknown_word"] == 1.0 and out["right_with_unknown_word"] == 0.0
+    top1 = error_analysis(texts, gold, pred, groups=groups, top=1)
+    assert len(top1["by_group"]) == 1 and top1["errors_in_top_groups"] == 2 and "unknown_words" not in top1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from("abc"), st.sampled_from(["t1", "t2", "t3", None])),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_error_analysis_accounts_for_every_error(rows: list[tuple[str, str, str | None]]) -> None:
+    gold, pred, groups = (list(c) for c in zip(*rows, strict=True))
+    out = error_analysis([f"text {i}" for i in range(len(rows))], gold, pred, groups=groups, top=100)
+    wrong = [i for i, (y, p) in enumerate(zip(gold, pred, strict=True)) if y != p]
+    assert out["errors"] == len(wrong)
+    assert out["errors_in_top_groups"] == sum(1 for i in wrong if groups[i] is not None)
+    counts = [r["errors"] for r in out["by_group"]]
+    assert counts == sorted(counts, reverse=True)
+    for r in out["by_group"]:
+        assert 0 < r["errors"] <= r["examples"] == groups.count(r["group"])
+        assert sum(r["routed_to"].values()) == r["errors"]
+
+
+def test_read_groups_reads_template_ids_and_none_without_them(tmp_path: Path) -> None:
+    with_ids = tmp_path / "a.jsonl"
+    with_ids.write_text(
+        '{"text": "x", "intent": "a", "template_id": "a/1"}\n\n{"text": "y", "intent": "b", "template_id": 3}\n'
+    )
+    assert read_groups(with_ids) == ["a/1", None]
+    without = tmp_path / "b.jsonl"
+    without.write_text('{"text": "x", "intent": "a"}\n')
+    assert read_groups(without) is None
+
+
+def test_cli_evaluate_reports_errors_by_template_and_unknown_words(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    rows = [
+        {"text": "what's my cash balance", "intent": "cash_balance", "template_id": "cash_balance/1"},
+        {"text": "zzqx blorfing wibble", "intent": "quotes", "template_id": "quotes/9"},
+        {"text": "zzqx blorfing wibble please", "intent": "quotes", "template_id": "quotes/9"},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for mode in ((), ("--cascade",)):
+        out = run_cli("evaluate", "--data", str(data), *mode, "--report", str(tmp_path / f"r{len(mode)}"))
+        assert out.returncode == 0, out.stderr
+        assert "## Errors" in out.stdout and "| quotes/9 | 2 | 2 | quotes |" in out.stdout
+        assert "zzqx (2)" in out.stdout and "blorfing (2)" in out.stdout
+        report = json.loads((tmp_path / f"r{len(mode)}" / "report.json").read_text())
+        assert report["error_analysis"]["by_group"][0]["group"] == "quotes/9"
+        assert report["error_analysis"]["errors_with_unknown_word"] == 1.0
