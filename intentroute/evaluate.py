@@ -112,6 +112,12 @@ def error_analysis(
     them), counted once per utterance, and the share of wrong and of right utterances that have
     one; such a word can only be scored through its character n-grams.
     """
+    if len(texts) != len(gold) or (groups is not None and len(groups) != len(gold)):
+        raise ValueError(
+            f"error_analysis: {len(texts)} texts, {len(gold)} labels"
+            + ("" if groups is None else f" and {len(groups)} groups")
+            + ": one of each per example"
+        )
     wrong = [i for i, (y, p) in enumerate(zip(gold, pred, strict=True)) if y != p]
     out: dict[str, Any] = {"errors": len(wrong), "examples": len(gold)}
     if groups is not None:

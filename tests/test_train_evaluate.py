@@ -229,6 +229,8 @@ def test_error_analysis_ranks_templates_by_errors_and_names_words_without_a_feat
     # words outside the vocabulary, once per wrong utterance; slot markers are not words
     assert out["unknown_words"] == {"rich": 1, "how": 1, "am": 1, "i": 1, "quote": 1, "pls": 1, "rich?": 1}
     assert out["errors_with_unknown_word"] == 1.0 and out["right_with_unknown_word"] == 0.0
+    with pytest.raises(ValueError, match="7 texts, 7 labels and 6 groups"):
+        error_analysis(texts, gold, pred, groups=groups[:-1])
     top1 = error_analysis(texts, gold, pred, groups=groups, top=1)
     assert len(top1["by_group"]) == 1 and top1["errors_in_top_groups"] == 2 and "unknown_words" not in top1
 
