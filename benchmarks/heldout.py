@@ -10,6 +10,7 @@ import numpy as np
 
 from intentroute.data import TemplateSet, load_templates, merge_templates
 from intentroute.domains import domain_path
+from intentroute.evaluate import error_analysis
 from intentroute.train import read_jsonl
 
 
@@ -31,15 +32,20 @@ def held_out_row(
     cascade: Any, layer: Any, texts: list[str], labels: list[str], oos: list[str] | None
 ) -> dict[str, Any]:
     """The cascade's accuracy and clarify share on the in-domain test texts, the classifier layer's
-    own accuracy on them (its top candidate, abstentions wrong), and the share of ``oos`` (CLINC150's
-    out-of-scope test queries, when given) the cascade routes to clarify."""
+    own accuracy on them (its top candidate, abstentions wrong), the share of the cascade's wrong
+    answers with a word the classifier has no feature for (``intentroute evaluate``'s error
+    analysis), and the share of ``oos`` (CLINC150's out-of-scope test queries, when given) the
+    cascade routes to clarify."""
     routes = cascade.route_batch(texts)
     tops = [r.top.intent if r.top else "clarify" for r in layer.route_batch(texts)]
+    errors = error_analysis(texts, labels, [r.intent for r in routes], model=layer._model)
     row: dict[str, Any] = {
         "in_domain_test": len(texts),
         "cascade_accuracy": round(float(np.mean([r.intent == y for r, y in zip(routes, labels, strict=True)])), 4),
         "cascade_clarify_share": round(float(np.mean([r.intent == "clarify" for r in routes])), 4),
         "classifier_accuracy": round(float(np.mean([t == y for t, y in zip(tops, labels, strict=True)])), 4),
+        "errors_with_unknown_word": errors.get("errors_with_unknown_word"),
+        "right_with_unknown_word": errors.get("right_with_unknown_word"),
     }
     if oos is not None:
         row["clinc150_oos_to_clarify"] = round(

@@ -15,7 +15,8 @@ and input dropout (read from the Makefile's ``model`` target, for the preset tha
 threshold with ``tune --layer torch_bow --target oos_recall:0.8 --confidence 0.95`` on the
 validation split) and measures the domain's
 cascade (rules at the seed's policy, the classifier by its in-scope probability) on the in-domain
-test queries, the classifier's own accuracy on them, (when the files are there) the share of
+test queries, the classifier's own accuracy on them, the share of the cascade's wrong and of its
+right answers with a word the classifier has no feature for, (when the files are there) the share of
 CLINC150's out-of-scope test queries routed to clarify, how many of the request openings that
 name no intent ("what", "how much" ...) and of the short requests ("cash", "my holdings" ...) of
 tests/test_brokerage_routing.py go to clarify and get their intent, and the classifier layer's p50
@@ -148,11 +149,13 @@ def main() -> None:
         "cascade_accuracy",
         "classifier_accuracy",
         "clinc150_oos_to_clarify",
+        "errors_with_unknown_word",
+        "right_with_unknown_word",
         "fragments_to_clarify",
         "short_requests_right",
         "layer_p50_us",
     ):
-        values = [r[key] for r in rows if key in r]
+        values = [r[key] for r in rows if r.get(key) is not None]
         if values:
             print(f"{key}: mean {np.mean(values):.3f}, min {min(values):.3f}, max {max(values):.3f}")
 
