@@ -238,7 +238,10 @@ def evaluate_cascade(
     }
     counts = Counter(pred)
     report["clarify_rate"] = round(counts.get("clarify", 0) / max(1, len(pred)), 4)
-    model = next((m for m in (getattr(layer, "_model", None) for layer in cascade.layers) if m is not None), None)
+    from .layers.torch_bow import TorchBowLayer
+
+    bow = [layer._model for layer in cascade.layers if isinstance(layer, TorchBowLayer) and layer._model is not None]
+    model = bow[0] if bow else None
     report["error_analysis"] = error_analysis(texts, gold, pred, groups=groups, model=model)
     report["latency"] = _latency(cascade.route, texts, latency_samples)
     return report
