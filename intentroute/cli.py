@@ -459,10 +459,8 @@ def evaluate(
     """Evaluate a bundle (or a cascade) on labelled data."""
     from . import evaluate as ev
     from .domains import domain_path
-    from .train import read_jsonl
 
-    texts, labels = read_jsonl(data_file)
-    groups = ev.read_groups(data_file)  # the generator's template_id, for the errors by template
+    texts, labels, groups = ev.read_examples(data_file)  # groups: template_id, for the errors by template
     if use_cascade or config_path is not None:
         if bundle_dir is not None:
             raise click.UsageError("--bundle evaluates a bundle; --cascade/--config evaluate a cascade: pick one")

@@ -29,7 +29,7 @@ __all__ = [
     "evaluate_bundle",
     "evaluate_cascade",
     "format_report",
-    "read_groups",
+    "read_examples",
     "score",
     "write_report",
 ]
@@ -81,16 +81,16 @@ def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[flo
     }
 
 
-def read_groups(path: str | Path, key: str = "template_id") -> list[str | None] | None:
-    """Each example's ``key`` (the generator writes ``template_id``) from a JSONL data file, in the
-    order :func:`~intentroute.train.read_jsonl` reads its examples; None when no example has one.
-    Call it after ``read_jsonl`` has checked the file."""
-    groups: list[str | None] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            value = json.loads(line).get(key)
-            groups.append(value if isinstance(value, str) else None)
-    return groups if any(g is not None for g in groups) else None
+def read_examples(path: str | Path, key: str = "template_id") -> tuple[list[str], list[str], list[str | None] | None]:
+    """Texts, intents and each example's ``key`` (the generator writes ``template_id``) of a JSONL
+    data file, read and checked once (:func:`~intentroute.train.read_jsonl_rows`); the last is
+    None when no example has a string ``key``."""
+    from .train import read_jsonl_rows
+
+    rows = read_jsonl_rows(path)
+    groups = [g if isinstance(g := r.get(key), str) else None for r in rows]
+    found = groups if any(g is not None for g in groups) else None
+    return [r["text"] for r in rows], [r["intent"] for r in rows], found
 
 
 def error_analysis(

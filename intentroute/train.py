@@ -16,7 +16,7 @@ from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from .estimators.classifier import expected_calibration_error
 from .estimators.ensemble import HIDDEN_DEFAULTS, LINEAR_DEFAULTS
 
-__all__ = ["PRESETS", "TrainResult", "preset_classifier", "preset_epochs", "read_jsonl", "train"]
+__all__ = ["PRESETS", "TrainResult", "preset_classifier", "preset_epochs", "read_jsonl", "read_jsonl_rows", "train"]
 
 _FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
     "ngram_max": 2,
@@ -115,9 +115,15 @@ def preset_epochs(preset: str, overrides: dict[str, Any] | None = None) -> dict[
 
 def read_jsonl(path: str | Path) -> tuple[list[str], list[str]]:
     """Texts and intents of a ``{"text", "intent"}`` JSONL file; errors name the file and line."""
+    rows = read_jsonl_rows(path)
+    return [r["text"] for r in rows], [r["intent"] for r in rows]
+
+
+def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``{"text", "intent", ...}`` JSONL file, checked as :func:`read_jsonl` checks
+    them, with any other fields they have (the generator's ``template_id``)."""
     p = Path(path)
-    texts: list[str] = []
-    labels: list[str] = []
+    rows: list[dict[str, Any]] = []
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -133,11 +139,10 @@ def read_jsonl(path: str | Path) -> tuple[list[str], list[str]]:
             raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("intent"), str):
             raise ConfigError(f'line {n}: expected {{"text": str, "intent": str}}, got {line[:80]!r}', source=str(p))
-        texts.append(row["text"])
-        labels.append(row["intent"])
-    if not texts:
+        rows.append(row)
+    if not rows:
         raise ConfigError("no examples", source=str(p))
-    return texts, labels
+    return rows
 
 
 @dataclass

@@ -11,7 +11,7 @@ from intentroute.bundle import load_bundle
 from intentroute.data import GeneratorConfig, generate, load_templates, write_dataset
 from intentroute.domains import domain_path
 from intentroute.errors import ConfigError
-from intentroute.evaluate import error_analysis, evaluate_bundle, evaluate_cascade, read_groups, score, write_report
+from intentroute.evaluate import error_analysis, evaluate_bundle, evaluate_cascade, read_examples, score, write_report
 from intentroute.train import read_jsonl, train
 
 from .conftest import run_cli
@@ -256,15 +256,19 @@ def test_error_analysis_accounts_for_every_error(rows: list[tuple[str, str, str 
         assert sum(r["routed_to"].values()) == r["errors"]
 
 
-def test_read_groups_reads_template_ids_and_none_without_them(tmp_path: Path) -> None:
+def test_read_examples_reads_template_ids_and_none_without_them(tmp_path: Path) -> None:
     with_ids = tmp_path / "a.jsonl"
     with_ids.write_text(
         '{"text": "x", "intent": "a", "template_id": "a/1"}\n\n{"text": "y", "intent": "b", "template_id": 3}\n'
     )
-    assert read_groups(with_ids) == ["a/1", None]
+    assert read_examples(with_ids) == (["x", "y"], ["a", "b"], ["a/1", None])
     without = tmp_path / "b.jsonl"
     without.write_text('{"text": "x", "intent": "a"}\n')
-    assert read_groups(without) is None
+    assert read_examples(without) == (["x"], ["a"], None)
+    bad = tmp_path / "c.jsonl"
+    bad.write_text('{"text": "x", "intent": "a"}\n{"text": 1}\n')
+    with pytest.raises(ConfigError, match="line 2"):
+        read_examples(bad)
 
 
 def test_cli_evaluate_reports_errors_by_template_and_unknown_words(tmp_path: Path) -> None:
