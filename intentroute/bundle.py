@@ -230,7 +230,7 @@ def save_bundle(
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
         "featurizer": featurizer,
         "model": {
-            "kind": "linear+mlp" if summed else "mlp" if clf.hidden_size else "linear",
+            "kind": model_kind(clf),
             "hidden_size": clf.hidden_size,
             "n_features": int(clf.n_features_in_),
             "n_classes": len(clf.classes_),
@@ -268,6 +268,14 @@ def save_bundle(
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return target
+
+
+def model_kind(clf: TorchBowClassifier | LogitSumClassifier) -> str:
+    """The manifest's ``model.kind`` (and the ``torch_bow`` layer's ``model_kind``): ``linear``,
+    ``mlp`` (one hidden layer) or ``linear+mlp`` (a ``LogitSumClassifier``)."""
+    if isinstance(clf, LogitSumClassifier):
+        return "linear+mlp"
+    return "mlp" if clf.hidden_size else "linear"
 
 
 def _model_hyperparameters(clf: TorchBowClassifier) -> dict[str, Any]:

@@ -610,7 +610,7 @@ class TorchBowLayer:
 
     def status(self) -> dict[str, Any]:
         """The seed's ``torch_router_status()`` keys, and what this layer knows besides."""
-        from ..bundle import torch_missing_reason
+        from ..bundle import model_kind, torch_missing_reason
         from ..config import env_bool, env_unit_float
 
         env_error = None
@@ -638,7 +638,7 @@ class TorchBowLayer:
             "library_version": manifest.get("library_version") if manifest else None,
             "labels": model.labels if model else [],
             "n_features": int(model.clf.n_features_in_) if model else None,
-            "model_kind": ("linear+mlp" if model.wide else "mlp" if not model.linear else "linear") if model else None,
+            "model_kind": model_kind(model.clf) if model else None,
             "hidden_size": int(model.clf.hidden_size) if model else None,
             "char_ngrams": list(vec.char_ngrams) if vec and vec.char_ngrams else None,
             "weighting": vec.weighting if vec else None,
