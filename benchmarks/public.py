@@ -68,7 +68,9 @@ class IntentRoute(Pipeline):
     def __init__(self, random_state: int | None = None) -> None:
         self.random_state = random_state  # None: the preset's own (7)
 
-    def fit(self, X: list[str], y: list[str]) -> None:
+    def fit(self, X: list[str], y: list[str], calibration: tuple[list[str], list[str]] | None = None) -> None:
+        """Fit; with ``calibration`` (validation texts and labels) also the preset's temperature,
+        as ``intentroute train`` does, before the layer's table is built (once)."""
         from intentroute.bundle import Bundle, BundlePaths
         from intentroute.estimators import BowVectorizer
         from intentroute.layers.torch_bow import _Model
@@ -77,17 +79,9 @@ class IntentRoute(Pipeline):
         self.vec = BowVectorizer(**PRESETS[self.preset]["vectorizer"])
         seed = {} if self.random_state is None else {"random_state": self.random_state}
         self.clf = preset_classifier(self.preset, seed).fit(self.vec.fit_transform(X), y)
+        if calibration is not None and PRESETS[self.preset]["calibrate"] and self.calibrated:
+            self.clf.calibrate(self.vec.transform(calibration[0]), calibration[1])
         self.model = _Model(Bundle(BundlePaths.folder("."), self.vec, self.clf, {}))
-
-    def calibrate(self, X: list[str], y: list[str]) -> None:
-        """Fit the temperature on validation data when the preset does (as ``intentroute train``)."""
-        from intentroute.bundle import Bundle, BundlePaths
-        from intentroute.layers.torch_bow import _Model
-        from intentroute.train import PRESETS
-
-        if PRESETS[self.preset]["calibrate"] and self.calibrated:
-            self.clf.calibrate(self.vec.transform(X), y)
-            self.model = _Model(Bundle(BundlePaths.folder("."), self.vec, self.clf, {}))
 
     calibrated = True
 
@@ -244,10 +238,11 @@ def run(data: Path) -> dict[str, Any]:
         pred, _ = pipe.scores(b_test[0])
         r["banking77_accuracy"] = round(float((pred == np.array(b_test[1], dtype=object)).mean()), 4)
         t0 = time.perf_counter()
-        pipe.fit(*c_train)
         if isinstance(pipe, IntentRoute):  # the preset's temperature, fitted on the validation split
-            pipe.calibrate(*c_val)
+            pipe.fit(*c_train, calibration=c_val)
             r["clinc_temperature"] = round(float(pipe.clf.temperature_), 4)
+        else:
+            pipe.fit(*c_train)
         r["clinc_train_s"] = round(time.perf_counter() - t0, 2)
         # before anything else scores the test queries: their words are new to the fitted pipeline
         first = first_pass_us(pipe.one, c_test[0][:1000])
