@@ -8,79 +8,12 @@ import intentroute
 from intentroute import Cascade
 from intentroute.config import build_cascade
 from intentroute.data import GeneratorConfig, generate, load_templates, merge_templates
-from intentroute.domains import domain_path, load_domain
+from intentroute.domains import domain_path, load_domain, load_probes
+from intentroute.domains import probe_pairs as pairs
 
-EXPECTED = {
-    "activity": [
-        "What was my most recent trade?",
-        "show my recent activity",
-        "what did I buy last week",
-        "order history please",
-        "any open orders?",
-    ],
-    "positions": [
-        "How many shares of AAPL do I own?",
-        "what's my NVDA position",
-        "do I hold any tesla",
-        "what is my cost basis on MSFT",
-    ],
-    "positions_list": [
-        "show me all my holdings",
-        "what do I own",
-        "list my positions",
-        "what's in my portfolio",
-    ],
-    "portfolio_ranking": [
-        "what are my top performers",
-        "biggest losers in my portfolio",
-        "which stock is doing best",
-        "rank my holdings by return",
-    ],
-    "symbol_performance": [
-        "How is AAPL performing?",
-        "how much have I made on tesla",
-        "TSLA perf",
-        "what's my return on VOO",
-    ],
-    "performance": [
-        "how is my portfolio doing",
-        "what are my returns this year",
-        "portfolio performance YTD",
-        "am I up or down this month",
-    ],
-    "quotes": [
-        "what's tsla trading at",
-        "give me a quote for MSFT",
-        "AAPL stock price",
-        "price of nvidia right now",
-    ],
-    "transfers": [
-        "when will my deposit arrive",
-        "show my transfer history",
-        "I want to withdraw money",
-        "did my ACH transfer go through",
-    ],
-    "facts": [
-        "what is an ETF?",
-        "explain dollar cost averaging",
-        "what's the difference between a Roth IRA and a traditional IRA",
-        "how does a mutual fund work",
-    ],
-    "account_value": [
-        "how much is my account worth",
-        "what's my total portfolio value",
-        "account value please",
-        "what is my IRA worth",
-    ],
-    "cash_balance": [
-        "how much cash do I have",
-        "what's my buying power",
-        "settled cash in my Roth",
-        "cash available to trade",
-    ],
-}
-
-CASES = [(text, intent) for intent, texts in EXPECTED.items() for text in texts]
+PROBES = load_probes("brokerage")
+EXPECTED = PROBES["typical"]
+CASES = pairs(EXPECTED)
 
 
 def _rules_only() -> Cascade:
@@ -109,9 +42,7 @@ def test_the_rules_alone_send_out_of_domain_text_to_clarify(text: str) -> None:
     assert _rules_only().route(text).intent == "clarify"
 
 
-@pytest.mark.parametrize(
-    "text", ["asdf qwer", "zzzz", "", "!!!", "hello", "tell me a joke", "what's the weather in Paris"]
-)
+@pytest.mark.parametrize("text", PROBES["out_of_domain"])
 def test_the_default_cascade_sends_out_of_domain_text_to_clarify(text: str) -> None:
     route = intentroute.default_cascade().route(text)
     assert route.intent == "clarify", route.explain()
@@ -132,24 +63,9 @@ def test_quotes_without_a_symbol_reports_it_missing() -> None:
 # phrasings where a single misleading phrase used to make the rules decide the wrong intent
 # ("do I hold" for a list, "am I up" for one symbol, "price on" for a fill price, "my holdings"
 # for their worth): the rules must answer them right or leave them to the classifier
-NOT_MISLED = [
-    ("what tickers do I hold", "positions_list"),
-    ("which companies do I own shares in", "positions_list"),
-    ("what am I holding right now", "positions_list"),
-    ("how many different stocks do I own", "positions_list"),
-    ("am I up on NFLX", "symbol_performance"),
-    ("how much am I down on tesla", "symbol_performance"),
-    ("how have I been doing overall", "performance"),
-    ("how much is my portfolio up this year", "performance"),
-    ("what was the fill price on my last VTI buy", "activity"),
-    ("what's my entry price on KO", "positions"),
-    ("how much are all my holdings worth", "account_value"),
-    ("sum of all my holdings' value", "account_value"),
-    ("order my holdings by return", "portfolio_ranking"),
-    ("which of my holdings underperformed", "portfolio_ranking"),
-    ("which stocks are hurting my returns", "portfolio_ranking"),
-    ("cash left after my last trade", "cash_balance"),
-]
+
+
+NOT_MISLED = pairs(PROBES["not_misled"])
 
 
 @pytest.mark.parametrize(("text", "intent"), NOT_MISLED)
@@ -188,51 +104,9 @@ def test_the_rules_leave_the_background_class_to_the_classifier() -> None:
 # Requests the brokerage assistant does not serve although they use its words: placing trades and
 # investment advice. Written apart from background.json's templates (none is one of their
 # phrasings); the model trained before those templates answered 19 of these 25 with an intent.
-UNSERVED = [
-    "buy 3 shares of nflx",
-    "purchase twenty shares of Disney",
-    "sell my entire AMD position",
-    "please sell 10 TSLA",
-    "I'd like to buy some Apple stock",
-    "place a market order for 5 shares of MSFT",
-    "put a stop loss on my nvda at 100",
-    "can you short GME for me",
-    "invest $200 in VOO every month",
-    "buy $1000 of bitcoin",
-    "cancel and replace my order at $50",
-    "should I sell my Tesla shares",
-    "is apple a good investment right now",
-    "which stocks should I buy this week",
-    "what should I do with $5000",
-    "do you think NVDA will go up",
-    "give me some stock recommendations",
-    "is it a good time to buy the dip",
-    "will the market go down tomorrow",
-    "should I buy more VOO or QQQ",
-    "what's a good stock to invest in",
-    "tell me which ETF to buy",
-    "predict where AMZN will be next year",
-    "is MSFT undervalued",
-    "should i get out of the market",
-]
+UNSERVED = PROBES["unserved"]
 # ... and questions the assistant does serve that share those words
-SERVED_LOOK_ALIKES = [
-    ("what did I buy last week", "activity"),
-    ("when did I sell TSLA", "activity"),
-    ("did I buy any apple this month", "activity"),
-    ("is my limit order filled", "activity"),
-    ("show my recent trades", "activity"),
-    ("do I have enough cash to buy AAPL", "cash_balance"),
-    ("how much buying power do I have", "cash_balance"),
-    ("how much did I make on NVDA", "symbol_performance"),
-    ("what's my best performer", "portfolio_ranking"),
-    ("what are the best performing stocks in my portfolio", "portfolio_ranking"),
-    ("what is a limit order", "facts"),
-    ("how many shares of AAPL do I own", "positions"),
-    ("what stocks do I own", "positions_list"),
-    ("what's tsla trading at", "quotes"),
-    ("how is my portfolio doing", "performance"),
-]
+SERVED_LOOK_ALIKES = pairs(PROBES["served_look_alikes"])
 
 
 def _answered_and_wrong(
@@ -255,49 +129,9 @@ def test_the_default_cascade_sends_most_trade_and_advice_requests_to_clarify() -
 # Openings of requests that name no intent yet, written apart from the generator's fragments
 # (intentroute.data.fragments finds its own in the templates). The model before the fragments
 # answered 16 of these 25 with an intent, "what", "my" and "how much" at 1.0.
-FRAGMENTS = [
-    "what",
-    "What?",
-    "my",
-    "I",
-    "how much",
-    "what is my",
-    "what is",
-    "what are",
-    "what's my",
-    "how",
-    "how many",
-    "do I",
-    "how did",
-    "is my",
-    "show me",
-    "tell me",
-    "can you",
-    "what was",
-    "how is my",
-    "the",
-    "is it",
-    "how are my",
-    "what do I",
-    "show my",
-    "what's the",
-]
+FRAGMENTS = PROBES["fragments"]
 # ... and short requests, one to three words, that do name one
-SHORT_REQUESTS = [
-    ("cash", "cash_balance"),
-    ("positions", "positions_list"),
-    ("my positions", "positions_list"),
-    ("my holdings", "positions_list"),
-    ("what do I own", "positions_list"),
-    ("buying power", "cash_balance"),
-    ("account value", "account_value"),
-    ("cash balance", "cash_balance"),
-    ("recent trades", "activity"),
-    ("my deposits", "transfers"),
-    ("top performers", "portfolio_ranking"),
-    ("aapl price", "quotes"),
-    ("how am I doing", "performance"),
-]
+SHORT_REQUESTS = pairs(PROBES["short_requests"])
 
 
 def test_the_default_cascade_sends_request_openings_to_clarify() -> None:

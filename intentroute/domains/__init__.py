@@ -22,6 +22,8 @@ __all__ = [
     "domain_file_or_path",
     "domain_path",
     "load_domain",
+    "load_probes",
+    "probe_pairs",
 ]
 
 DEFAULT_DOMAIN = "brokerage"
@@ -132,3 +134,29 @@ def load_domain(domain: str | Path = DEFAULT_DOMAIN) -> Domain:
         intents=intents,
         slots=slots,
     )
+
+
+def load_probes(domain: str | Path = DEFAULT_DOMAIN) -> dict[str, Any]:
+    """The domain's ``probes.json``: hand-written utterances kept apart from its templates.
+
+    Each group is either a list of texts the assistant must send to ``clarify`` or an object of
+    intent -> texts it must route there; tests and benchmarks read the same lists. Keys starting
+    with ``_`` are comments.
+
+    >>> probes = load_probes("brokerage")
+    >>> probe_pairs(probes["short_requests"])[0]
+    ('cash', 'cash_balance')
+    """
+    where = domain_path(domain, "probes.json")
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read probe file: {exc}", source=str(where)) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("a probe file holds an object of group -> texts", source=str(where))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def probe_pairs(group: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """``(text, intent)`` pairs of a probe group that maps intents to texts."""
+    return [(text, intent) for intent, texts in group.items() for text in texts]
