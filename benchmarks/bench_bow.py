@@ -121,8 +121,7 @@ def run_seed_equivalent(train: list[tuple[str, str]], test: list[tuple[str, str]
 
 
 def run_intentroute(preset: str, train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, Any]:
-    from intentroute.bundle import Bundle, BundlePaths
-    from intentroute.layers.torch_bow import _Model
+    from intentroute.scoring import BowScorer
 
     spec = PRESETS[preset]
     t0 = time.perf_counter()
@@ -131,7 +130,7 @@ def run_intentroute(preset: str, train: list[tuple[str, str]], test: list[tuple[
     clf = TorchBowClassifier(**spec["classifier"]).fit(X, [y for _, y in train])
     secs = time.perf_counter() - t0
     texts = [t for t, _ in test]
-    model = _Model(Bundle(BundlePaths.folder("."), vec, clf, {}))
+    model = BowScorer.from_estimators(vec, clf)
 
     def predict(text: str) -> tuple[str, float]:
         p = model.proba(text)

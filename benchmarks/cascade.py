@@ -71,11 +71,11 @@ def _unknown_row_through_sparse(model: Any, token: str) -> np.ndarray:
     before (the baseline of "first sight"): through a one-row sparse matrix."""
     row = model._unknown.get(token)
     if row is None:
-        counts = model.vec._counts([[token]])
+        counts = model.vec.count_matrix([[token]])
         row = np.zeros(model.width + 1)
         if counts.nnz:
             row[: model.width] = counts.data.astype(np.float64) @ model.table[counts.indices, : model.width]
-        row[model.width] = model.vec._token_squared_norm(token)
+        row[model.width] = model.vec.token_squared_norm(token)
         model._unknown[token] = row
     return row  # type: ignore[no-any-return]
 

@@ -38,7 +38,7 @@ def held_out_row(
     cascade routes to clarify."""
     routes = cascade.route_batch(texts)
     tops = [r.top.intent if r.top else "clarify" for r in layer.route_batch(texts)]
-    errors = error_analysis(texts, labels, [r.intent for r in routes], model=layer._model)
+    errors = error_analysis(texts, labels, [r.intent for r in routes], model=layer.scorer)
     row: dict[str, Any] = {
         "in_domain_test": len(texts),
         "cascade_accuracy": round(float(np.mean([r.intent == y for r, y in zip(routes, labels, strict=True)])), 4),

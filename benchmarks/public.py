@@ -71,9 +71,8 @@ class IntentRoute(Pipeline):
     def fit(self, X: list[str], y: list[str], calibration: tuple[list[str], list[str]] | None = None) -> None:
         """Fit; with ``calibration`` (validation texts and labels) also the preset's temperature,
         as ``intentroute train`` does, before the layer's table is built (once)."""
-        from intentroute.bundle import Bundle, BundlePaths
         from intentroute.estimators import BowVectorizer
-        from intentroute.layers.torch_bow import _Model
+        from intentroute.scoring import BowScorer
         from intentroute.train import PRESETS, preset_classifier
 
         self.vec = BowVectorizer(**PRESETS[self.preset]["vectorizer"])
@@ -81,7 +80,7 @@ class IntentRoute(Pipeline):
         self.clf = preset_classifier(self.preset, seed).fit(self.vec.fit_transform(X), y)
         if calibration is not None and PRESETS[self.preset]["calibrate"] and self.calibrated:
             self.clf.calibrate(self.vec.transform(calibration[0]), calibration[1])
-        self.model = _Model(Bundle(BundlePaths.folder("."), self.vec, self.clf, {}))
+        self.model = BowScorer.from_estimators(self.vec, self.clf)
 
     calibrated = True
 

@@ -120,9 +120,10 @@ class BundlePaths:
 
 @dataclass
 class Bundle:
-    """A loaded bundle: a fitted vectorizer and classifier, and what the manifest says."""
+    """A loaded bundle: a fitted vectorizer and classifier, and what the manifest says
+    (``paths`` is ``None`` for estimators that were never saved)."""
 
-    paths: BundlePaths
+    paths: BundlePaths | None
     vectorizer: BowVectorizer
     classifier: TorchBowClassifier | LogitSumClassifier
     config: dict[str, Any]

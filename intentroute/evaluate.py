@@ -21,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from .bundle import Bundle, load_bundle
 from .estimators.classifier import reliability
+from .layers.torch_bow import TorchBowLayer
+from .scoring import BowScorer
 from .types import CLARIFY, OUT_OF_SCOPE
 
 __all__ = [
@@ -185,16 +188,13 @@ def evaluate_bundle(
 ) -> dict[str, Any]:
     """Evaluate a bundle (a :class:`~intentroute.bundle.Bundle` or a path) on labelled texts;
     ``groups``: each example's template, for the report's errors by template (:func:`error_analysis`)."""
-    from .bundle import load_bundle
-    from .layers.torch_bow import _Model
-
-    b = bundle if hasattr(bundle, "classifier") else load_bundle(bundle)
-    model = _Model(b)
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    model = BowScorer.from_bundle(b)
     probs = model.proba_batch(list(texts)) if texts else np.zeros((0, len(b.labels)))
     pred = [b.labels[i] for i in probs.argmax(axis=1)] if len(texts) else []
     report = {
         "kind": "bundle",
-        "bundle": str(b.paths.root or b.paths.weights),
+        "bundle": str(b.paths.root or b.paths.weights) if b.paths else "<in memory>",
         **score(labels, pred, probs.max(axis=1) if len(texts) else []),
     }
     unknown = sorted(set(labels) - set(b.labels))
@@ -238,9 +238,7 @@ def evaluate_cascade(
     }
     counts = Counter(pred)
     report["clarify_rate"] = round(counts.get("clarify", 0) / max(1, len(pred)), 4)
-    from .layers.torch_bow import TorchBowLayer
-
-    bow = [layer._model for layer in cascade.layers if isinstance(layer, TorchBowLayer) and layer._model is not None]
+    bow = [layer.scorer for layer in cascade.layers if isinstance(layer, TorchBowLayer) and layer.scorer is not None]
     model = bow[0] if bow else None
     report["error_analysis"] = error_analysis(texts, gold, pred, groups=groups, model=model)
     report["latency"] = _latency(cascade.route, texts, latency_samples)

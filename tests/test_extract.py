@@ -144,7 +144,7 @@ def test_slots_built_from_equal_settings_are_one_object_and_others_are_not() -> 
     domain = load_domain("brokerage")
     vec = BowVectorizer(slots=domain.slots).fit(["what is aapl at", "my roth"])
     ex = domain.extractor()
-    assert vec._slot_finders_["xxsymbol"] is ex.slots["symbol"]  # what the classifier's markers and extraction share
+    assert vec.slot_finders["xxsymbol"] is ex.slots["symbol"]  # what the classifier's markers and extraction share
     changed = {**domain.slots["account"], "values": {**domain.slots["account"]["values"], "pension": "Pension"}}
     other = slots_from_spec({"account": changed}, "test")["account"]
     assert other is not ex.slots["account"]

@@ -20,6 +20,7 @@ from intentroute.domains import domain_path, load_domain
 from intentroute.errors import ConfigError, LayerUnavailable
 from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from intentroute.layers.torch_bow import TorchBowLayer
+from intentroute.scoring import BowScorer
 from intentroute.tune import load_policies
 
 from .conftest import run_cli
@@ -307,12 +308,9 @@ FEATURE_SETTINGS = [
 
 def fast_model(
     params: dict[str, object], hidden: int | str, temperature: float = 1.0
-) -> tuple[object, BowVectorizer, TorchBowClassifier]:
+) -> tuple[BowScorer, BowVectorizer, TorchBowClassifier]:
     """The layer's model of a small fit: ``hidden`` 0 (linear), a width, or "sum" (a linear and
     an 8-unit model, their logits summed)."""
-    from intentroute.bundle import Bundle, BundlePaths
-    from intentroute.layers.torch_bow import _Model
-
     vec = BowVectorizer(**params).fit(FAST_TRAIN)  # type: ignore[arg-type]
     X = vec.transform(FAST_TRAIN)
     clf: Any
@@ -324,7 +322,7 @@ def fast_model(
     else:
         clf = TorchBowClassifier(epochs=20, random_state=0, hidden_size=hidden).fit(X, FAST_LABELS)
     clf.temperature_ = temperature
-    return _Model(Bundle(BundlePaths.folder("."), vec, clf, {})), vec, clf
+    return BowScorer.from_estimators(vec, clf), vec, clf
 
 
 @pytest.mark.parametrize(
@@ -336,11 +334,11 @@ def test_layer_probabilities_equal_the_estimators_on_every_path(
 ) -> None:
     model, vec, clf = fast_model(params, hidden, temperature)
     reference = clf.predict_proba(vec.transform(PROBES))
-    single = np.array([model.proba(t) for t in PROBES])  # type: ignore[attr-defined]
-    batch, known = model.score_batch(PROBES)  # type: ignore[attr-defined]
+    single = np.array([model.proba(t) for t in PROBES])
+    batch, known = model.score_batch(PROBES)
     assert np.allclose(single, reference, atol=1e-6) and np.allclose(batch, single, atol=1e-12)
-    assert known.tolist() == [model.known_words(model.tokens(t)) for t in PROBES]  # type: ignore[attr-defined]
-    assert np.allclose(model.proba_batch(list(reversed(PROBES))), batch[::-1], atol=1e-12)  # type: ignore[attr-defined]
+    assert known.tolist() == [model.known_words(model.tokens(t)) for t in PROBES]
+    assert np.allclose(model.proba_batch(list(reversed(PROBES))), batch[::-1], atol=1e-12)
 
 
 DEFAULT_FAST = fast_model(FEATURE_SETTINGS[1], 0)
@@ -349,19 +347,19 @@ SLOTS_FAST = fast_model(FEATURE_SETTINGS[8], 0)
 
 def test_slot_markers_are_features_but_not_known_words() -> None:
     model, vec, _clf = SLOTS_FAST
-    tokens = model.tokens("price of AAPL today")  # type: ignore[attr-defined]
+    tokens = model.tokens("price of AAPL today")
     assert tokens == ["price", "of", "aapl", "today", "xxsymbol", "xxtimeframe"]
     assert {"xxsymbol", "aapl_xxsymbol"} <= set(vec.vocabulary_ or {})  # trained on "price of aapl"
     # "ZZZZ" is a symbol to the extractor, but no word the model knows: the layer still abstains
-    assert model.known_words(model.tokens("ZZZZ")) == 0  # type: ignore[attr-defined]
-    assert model.score_batch(["ZZZZ", "aapl ZZZZ"])[1].tolist() == [0, 1]  # type: ignore[attr-defined]
+    assert model.known_words(model.tokens("ZZZZ")) == 0
+    assert model.score_batch(["ZZZZ", "aapl ZZZZ"])[1].tolist() == [0, 1]
 
 
 def assert_scores_like_the_estimators(fast: tuple[object, BowVectorizer, TorchBowClassifier], texts: list[str]) -> None:
     """One by one and in a batch, the layer's model gives the estimators' probabilities."""
     model, vec, clf = fast
-    single = np.array([model.proba(t) for t in texts]).reshape(len(texts), len(clf.classes_))  # type: ignore[attr-defined]
-    assert np.allclose(model.proba_batch(texts), single, atol=1e-12)  # type: ignore[attr-defined]
+    single = np.array([model.proba(t) for t in texts]).reshape(len(texts), len(clf.classes_))
+    assert np.allclose(model.proba_batch(texts), single, atol=1e-12)
     if texts:
         assert np.allclose(single, clf.predict_proba(vec.transform(texts)), atol=1e-6)
 
@@ -377,20 +375,17 @@ def test_any_strings_score_like_the_estimators_alone_and_in_batches(texts: list[
     model = DEFAULT_FAST[0]
     seed_token = re.compile(r"[A-Za-z0-9']+")  # the seed's tokeniser, which the fast paths must equal
     for t in texts:
-        assert model.tokens(t) == [w.lower() for w in seed_token.findall(t)]  # type: ignore[attr-defined]
+        assert model.tokens(t) == [w.lower() for w in seed_token.findall(t)]
 
 
 @pytest.mark.parametrize("weight_scale", [1.0, 5000.0])  # 5000: logits whose exp overflows float64
 def test_many_intents_score_like_the_estimators_even_when_exp_would_overflow(weight_scale: float) -> None:
-    from intentroute.bundle import Bundle, BundlePaths
-    from intentroute.layers.torch_bow import _Model
-
     texts = [f"{how} number {i} word{i} w{i % 7}" for how in ("intent", "ask") for i in range(80)]
     labels = [f"i{i:02d}" for _ in range(2) for i in range(80)]  # 80 classes: the wide path
     vec = BowVectorizer(**FEATURE_SETTINGS[1]).fit(texts)  # type: ignore[arg-type]
     clf = TorchBowClassifier(epochs=30, lr=0.1, random_state=0).fit(vec.transform(texts), labels)
     clf.coef_ = clf.coef_ * weight_scale
-    model = _Model(Bundle(BundlePaths.folder("."), vec, clf, {}))
+    model = BowScorer.from_estimators(vec, clf)
     probes = [*texts[:5], "", "word3 word4", "unknownword", "intent"]
     reference = clf.predict_proba(vec.transform(probes))
     single = np.array([model.proba(t) for t in probes])

@@ -254,8 +254,8 @@ def l2_sum_reference(vec: BowVectorizer, text: str) -> np.ndarray:
     """l2_sum by its definition: the row over the square root of the sum of the squared lengths
     of each word occurrence's own features and of each word-pair occurrence's feature."""
     weights = vec.idf_ if vec.weighting == "tfidf" else np.ones(vec.n_features_out_)
-    tokens = vec._tokens(text)
-    units = [vec._counts([[t]]).toarray()[0] * weights for t in tokens]
+    tokens = vec.tokenize(text)
+    units = [vec.count_matrix([[t]]).toarray()[0] * weights for t in tokens]
     for pair in itertools.pairwise(tokens):
         one = np.zeros(vec.n_features_out_)
         col = vec.vocabulary_.get("_".join(pair))
@@ -312,6 +312,6 @@ ASCII_HEAVY = st.text(alphabet=st.characters(max_codepoint=127) | st.sampled_fro
 def test_the_fast_tokeniser_equals_the_seed_regex_on_any_string(text: str) -> None:
     seed = [t.lower() for t in re.findall(r"[A-Za-z0-9']+", text)]
     assert tokenize(text) == seed
-    assert BowVectorizer().fit(TEXTS)._tokens(text) == seed
+    assert BowVectorizer().fit(TEXTS).tokenize(text) == seed
     custom = BowVectorizer(token_pattern=r"[A-Za-z0-9']+|#").fit(TEXTS)  # not the seed's: the regex path
-    assert custom._tokens(text) == [t.lower() for t in re.findall(r"[A-Za-z0-9']+|#", text)]
+    assert custom.tokenize(text) == [t.lower() for t in re.findall(r"[A-Za-z0-9']+|#", text)]

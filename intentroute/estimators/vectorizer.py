@@ -188,15 +188,25 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 raise ValueError(f"BowVectorizer expects strings; item {i} is {type(t).__name__}")
         return texts
 
-    # -- fitting -----------------------------------------------------------------------------
+    # -- the seams a fast scorer needs (as scikit-learn's build_analyzer) ---------------------
+    # intentroute.scoring.BowScorer precomputes a fitted vectorizer's features per word through
+    # these; each gives exactly what transform() uses, so the two cannot drift apart.
 
     @property
-    def _seed_tokens(self) -> bool:
-        """Whether the tokens are the seed's (its pattern, lower-cased): ``text.tokenize``."""
+    def default_tokens(self) -> bool:
+        """Whether the tokens are :func:`intentroute.text.tokenize`'s (the default pattern, lower-cased)."""
         return bool(self.lowercase and self.token_pattern == TOKEN_PATTERN)
 
-    def _tokens(self, text: str) -> list[str]:
-        if self._seed_tokens:
+    @property
+    def slot_finders(self) -> Mapping[str, Any]:
+        """The fitted slot finders, keyed by their marker token (``xxsymbol``); empty without ``slots``."""
+        check_is_fitted(self, "n_features_out_")
+        finders: Mapping[str, Any] = self._slot_finders_
+        return finders
+
+    def tokenize(self, text: str) -> list[str]:
+        """The word tokens of ``text`` (no slot markers)."""
+        if self.default_tokens:
             return tokenize(text)  # with its fast path for ASCII text
         tokens: list[str] = self._pattern_.findall(text)
         return [t.lower() for t in tokens] if self.lowercase else tokens
@@ -209,21 +219,19 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         norm = normalize(text)
         return [marker for marker, slot in finders.items() if slot.find(text, norm)]
 
-    def _doc_tokens(self, text: str) -> list[str]:
-        """An utterance's tokens, followed by its slot markers when ``slots`` is set."""
-        tokens = self._tokens(text)
+    def analyze(self, text: str) -> list[str]:
+        """An utterance's tokens, followed by its slot markers when ``slots`` is set: what
+        every feature of the utterance is built from."""
+        tokens = self.tokenize(text)
         return tokens + self.slot_markers(text) if self._slot_finders_ else tokens
 
     def _char_grams(self, token: str) -> list[str]:
         lo, hi = self.char_ngrams  # type: ignore[misc]
         return char_ngrams([token], lo, hi)
 
-    def _token_columns(self, token: str) -> list[int]:
-        """The columns a token contributes by itself: its unigram and its character n-grams.
-
-        Tokens repeat a lot, so this is cached per token (bigrams, which depend on the
-        neighbours, are looked up per text).
-        """
+    def token_columns(self, token: str) -> list[int]:
+        """The columns a token contributes by itself: its unigram and its character n-grams
+        (a repeated column once per occurrence). Cached per token."""
         cached = self._char_cache_.get(token)
         if cached is not None:
             return cached
@@ -235,32 +243,32 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             self._char_cache_[token] = cols
         return cols
 
-    def _row_columns(self, tokens: list[str]) -> list[int]:
-        """The columns of one text's features (with repeats, which become counts)."""
+    def row_columns(self, tokens: list[str]) -> list[int]:
+        """The columns of one analysed text's features, with repeats (which become counts)."""
         cache = self._char_cache_
         cols: list[int] = []
         for tok in tokens:
             c = cache.get(tok)
-            cols.extend(c if c is not None else self._token_columns(tok))
-        cols.extend(self._ngram_columns(tokens))
+            cols.extend(c if c is not None else self.token_columns(tok))
+        cols.extend(self.ngram_columns(tokens))
         return cols
 
-    def _ngram_columns(self, tokens: list[str]) -> list[int]:
-        """The columns of the word n-grams (n >= 2) of one text."""
+    def ngram_columns(self, tokens: list[str]) -> list[int]:
+        """The columns of the word n-grams (n >= 2) of one analysed text."""
         if self.ngram_max == 2 and len(tokens) > 1:  # the common case, without word_ngrams' generality
             return self._columns([a + "_" + b for a, b in itertools.pairwise(tokens)])
         if self.ngram_max > 2 and len(tokens) > 1:
             return self._columns(word_ngrams(tokens, self.ngram_max)[len(tokens) :])
         return []
 
-    def _feature_weights(self) -> np.ndarray | None:
+    def feature_weights(self) -> np.ndarray | None:
         """Each column's weight before normalisation (the idf), or ``None`` for all ones."""
         return np.asarray(self.idf_, dtype=np.float64) if self.weighting == "tfidf" else None
 
     def _weight_list(self) -> list[float] | None:
-        """``_feature_weights()`` as Python floats (the same float64 values), kept while ``idf_``
+        """``feature_weights()`` as Python floats (the same float64 values), kept while ``idf_``
         is the same array: per token, indexing a list is cheap where converting the whole array
-        (what ``_feature_weights`` does on each call) is not."""
+        (what ``feature_weights`` does on each call) is not."""
         if self.weighting != "tfidf":
             return None
         kept = getattr(self, "_weight_list_", None)
@@ -270,32 +278,34 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         out: list[float] = kept[1]
         return out
 
-    def _token_squared_norm(self, token: str) -> float:
+    def token_squared_norm(self, token: str) -> float:
         """The squared length of one word occurrence's own weighted features (``l2_sum``'s unit)."""
         sq = self._unit_sq_cache_.get(token)
         if sq is None:
-            counts = Counter(self._token_columns(token))
+            counts = Counter(self.token_columns(token))
             w = self._weight_list()
             sq = float(sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
             if len(self._unit_sq_cache_) < _CHAR_CACHE_SIZE:
                 self._unit_sq_cache_[token] = sq
         return sq
 
-    def _unit_squared_norms(self, token_lists: list[list[str]]) -> np.ndarray:
-        """Per text, the sum of its units' squared lengths: the square of ``l2_sum``'s divisor."""
-        token_sq = self._token_squared_norm
+    def unit_squared_norms(self, token_lists: list[list[str]]) -> np.ndarray:
+        """Per analysed text, the sum of its units' squared lengths: the square of ``l2_sum``'s divisor."""
+        token_sq = self.token_squared_norm
         out = np.fromiter((sum(token_sq(t) for t in toks) for toks in token_lists), np.float64, len(token_lists))
         indptr = [0]
         indices: list[int] = []
         for toks in token_lists:
-            indices.extend(self._ngram_columns(toks))
+            indices.extend(self.ngram_columns(toks))
             indptr.append(len(indices))
         if indices:
-            w = self._feature_weights()
+            w = self.feature_weights()
             sq = np.ones(len(indices)) if w is None else w[np.asarray(indices, dtype=np.intp)] ** 2
             rows = np.repeat(np.arange(len(token_lists)), np.diff(indptr))
             out += np.bincount(rows, weights=sq, minlength=len(token_lists))
         return out
+
+    # -- fitting -----------------------------------------------------------------------------
 
     def fit(self, X: Iterable[str], y: Any = None) -> BowVectorizer:
         """Learn the vocabulary (and document frequencies for TF-IDF) from ``X``."""
@@ -306,7 +316,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """``fit(X).transform(X)``, tokenising each text once."""
         texts = self._check_texts(X)
         token_lists, counts = self._fit(texts)
-        return self._weigh(self._counts(token_lists) if counts is None else counts, token_lists)
+        return self._weigh(self.count_matrix(token_lists) if counts is None else counts, token_lists)
 
     def _fit(self, texts: list[str]) -> tuple[list[list[str]], sp.csr_matrix | None]:
         """Fit on ``texts``; their token lists, and their counts when fitting needed them (TF-IDF)."""
@@ -314,7 +324,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self._pattern_ = re.compile(self.token_pattern)
         self._char_cache_: dict[str, list[int]] = {}
         self._unit_sq_cache_: dict[str, float] = {}
-        token_lists = [self._doc_tokens(t) for t in texts]
+        token_lists = [self.analyze(t) for t in texts]
         if self.hashing:
             self.vocabulary_: dict[str, int] | None = None
             self.n_features_out_ = int(self.n_features)
@@ -337,7 +347,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             self.n_features_out_ = len(self.vocabulary_)
         counts = None
         if self.weighting == "tfidf":
-            counts = self._counts(token_lists)
+            counts = self.count_matrix(token_lists)
             df = np.bincount(counts.indices, minlength=self.n_features_out_).astype(np.float64)
             self.idf_ = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
         return token_lists, counts
@@ -351,11 +361,12 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         vocab = self.vocabulary_
         return [c for f in feats if (c := vocab.get(f)) is not None]
 
-    def _counts(self, token_lists: list[list[str]]) -> sp.csr_matrix:
+    def count_matrix(self, token_lists: list[list[str]]) -> sp.csr_matrix:
+        """Raw feature counts of analysed texts (before weighting and normalisation), as CSR."""
         indptr = [0]
         indices: list[int] = []
         for toks in token_lists:
-            indices.extend(self._row_columns(toks))
+            indices.extend(self.row_columns(toks))
             indptr.append(len(indices))
         m = sp.csr_matrix(
             (
@@ -371,8 +382,8 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Features of ``X`` as a CSR matrix of float32, one row per text."""
         check_is_fitted(self, "n_features_out_")
-        token_lists = [self._doc_tokens(t) for t in self._check_texts(X)]
-        return self._weigh(self._counts(token_lists), token_lists)
+        token_lists = [self.analyze(t) for t in self._check_texts(X)]
+        return self._weigh(self.count_matrix(token_lists), token_lists)
 
     def _weigh(self, m: sp.csr_matrix, token_lists: list[list[str]]) -> sp.csr_matrix:
         if self.weighting == "binary":
@@ -385,7 +396,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             if self.norm == "l2":
                 sq = np.asarray(m.multiply(m).sum(axis=1)).ravel()
             else:
-                sq = self._unit_squared_norms(token_lists)
+                sq = self.unit_squared_norms(token_lists)
             scale = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
             m = sp.csr_matrix(sp.diags(scale) @ m, dtype=np.float32)
         return m
