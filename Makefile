@@ -32,6 +32,7 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(PY) -m ruff check intentroute tests examples benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 # The embedded brokerage model, reproducible bit for bit: the same templates, seed and presets
 # give the same bundle bytes (training runs single-threaded). The linear preset with the domain's

@@ -20,11 +20,11 @@ from heldout import brokerage_templates, held_out_row, in_domain_test
 
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
-from intentroute.data import GeneratorConfig, generate, write_dataset
+from intentroute.data import GeneratorConfig, generate, read_jsonl, write_dataset
 from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.layers.torch_bow import TorchBowLayer
-from intentroute.train import read_jsonl, train
+from intentroute.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -42,9 +42,8 @@ from timing import one_pass_us, p50_us, throughput
 import intentroute
 from intentroute import Cascade
 from intentroute import cascade as cascade_module
-from intentroute.data import GeneratorConfig, generate
+from intentroute.data import GeneratorConfig, generate, read_jsonl
 from intentroute.extract import ParamExtractor
-from intentroute.train import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 

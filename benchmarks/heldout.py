@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from intentroute.data import TemplateSet, load_templates, merge_templates
+from intentroute.data import TemplateSet, load_templates, merge_templates, read_jsonl
 from intentroute.domains import domain_path
 from intentroute.evaluate import error_analysis
-from intentroute.train import read_jsonl
 
 
 def brokerage_templates(background: bool = True) -> TemplateSet:

@@ -25,8 +25,8 @@ from heldout import probe_counts
 
 import intentroute
 from intentroute import Cascade, Policy
+from intentroute.data import read_jsonl
 from intentroute.layers.torch_bow import TorchBowLayer
-from intentroute.train import read_jsonl
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent

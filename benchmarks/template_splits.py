@@ -40,10 +40,10 @@ from timing import p50_us
 from intentroute import Cascade
 from intentroute.bundle import save_bundle
 from intentroute.config import build_cascade
-from intentroute.data import GeneratorConfig, generate, write_dataset
+from intentroute.data import GeneratorConfig, generate, read_jsonl, write_dataset
 from intentroute.domains import domain_path, load_domain
 from intentroute.layers.torch_bow import TorchBowLayer
-from intentroute.train import PRESETS, read_jsonl, train
+from intentroute.train import PRESETS, train
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,14 +13,13 @@ Importing this package imports neither torch nor openai and loads no plugin.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .cascade import Cascade
 from .config import build_cascade, default_cascade
-from .errors import BundleError, ConfigError, IntentRouteError, PluginError, TemplateError
+from .errors import BundleError, ConfigError, IntentRouteError, LayerUnavailable, PluginError, TemplateError
 from .hookspecs import hookimpl
-from .protocol import RouterLayer
+from .protocol import Extractor, RouterLayer
 from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CLARIFY",
@@ -28,8 +27,10 @@ __all__ = [
     "Candidate",
     "Cascade",
     "ConfigError",
+    "Extractor",
     "IntentRouteError",
     "LayerResult",
+    "LayerUnavailable",
     "PluginError",
     "Policy",
     "Route",

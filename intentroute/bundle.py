@@ -21,6 +21,7 @@ the problem. A folder written by the seed's own script (no manifest) loads too.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -32,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import BundleError, MissingDependency
 from .estimators.classifier import TorchBowClassifier
 from .estimators.ensemble import LogitSumClassifier
 from .estimators.vectorizer import BowVectorizer
+from .legacy import CONFIG_FILE, LABELS_FILE, VOCAB_FILE, WEIGHTS_FILE
 from .text import TOKEN_PATTERN
 
 __all__ = ["FORMAT_VERSION", "Bundle", "BundlePaths", "load_bundle", "save_bundle", "torch_missing_reason"]
@@ -45,14 +47,8 @@ __all__ = ["FORMAT_VERSION", "Bundle", "BundlePaths", "load_bundle", "save_bundl
 #: that holds its model: 1 for a linear or hidden-layer model, 2 for a LogitSumClassifier (which
 #: a reader of version 1 refuses, telling the user to upgrade, rather than misreading it)
 FORMAT_VERSION = 2
-WEIGHTS, VOCAB, LABELS, CONFIG, IDF, MANIFEST = (
-    "intent_router.pt",
-    "intent_router_vocab.json",
-    "intent_router_labels.json",
-    "intent_router_config.json",
-    "intent_router_idf.json",
-    "manifest.json",
-)
+WEIGHTS, VOCAB, LABELS, CONFIG = WEIGHTS_FILE, VOCAB_FILE, LABELS_FILE, CONFIG_FILE
+IDF, MANIFEST = "intent_router_idf.json", "manifest.json"
 _FEATURIZER_KEYS = (
     "ngram_max",
     "char_ngrams",
@@ -70,8 +66,6 @@ _FEATURIZER_KEYS = (
 
 def torch_missing_reason() -> str | None:
     """``None`` when torch can be imported, else the one line that says how to get it."""
-    import importlib.util
-
     if importlib.util.find_spec("torch") is None:
         return "torch is not installed: pip install 'intentroute[torch]'"
     return None

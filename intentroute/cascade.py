@@ -9,30 +9,19 @@ on a string: a layer that raises or is unavailable is recorded and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from .errors import ConfigError, LayerUnavailable
-from .extract import remembering
-from .protocol import RouterLayer
+from .protocol import Extractor, RouterLayer
 from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep, ranked
 
-__all__ = ["FALLBACKS", "Cascade", "Extractor", "Policy"]
+__all__ = ["FALLBACKS", "Cascade", "Extractor", "Policy"]  # Extractor and Policy: re-exported
 
 Fallback = Literal["clarify", "best"]
 FALLBACKS: tuple[str, ...] = ("clarify", "best")
-
-
-@runtime_checkable
-class Extractor(Protocol):
-    """Finds parameters in an utterance once the intent is known.
-
-    Returns ``(extracted, missing)``: the parameters found for ``intent`` and the names of the
-    required ones that are absent.
-    """
-
-    def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]: ...
 
 
 class _Outcome:
@@ -194,11 +183,12 @@ class Cascade:
         """Route many utterances; answers equal ``[self.route(t) for t in texts]``.
 
         Each layer sees only the texts no earlier layer decided, through its ``route_batch``
-        when it has one. The domain's slots remember what they found in each text for the whole
-        call (:func:`~intentroute.extract.remembering`), so extraction does not search again the
-        texts the classifier searched for its slot markers.
+        when it has one. The call runs in the extractor's ``remembering()`` block when it has
+        one: the domain's slots then remember what they found in each text for the whole call,
+        so extraction does not search again the texts the classifier searched for its markers.
         """
-        with remembering():
+        scope = getattr(self.extractor, "remembering", None)
+        with scope() if scope is not None else contextlib.nullcontext():
             return self._route_batch(texts)
 
     def _route_batch(self, texts: Sequence[str]) -> list[Route]:

@@ -10,9 +10,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from tqdm import tqdm
 
-from . import __version__
-from .errors import IntentRouteError
+from . import evaluate as ev
+from ._version import __version__
+from .bundle import save_bundle
+from .config import build_cascade, default_cascade
+from .data import GeneratorConfig, load_templates, merge_templates, read_jsonl, write_dataset
+from .data import generate as run_generate
+from .domains import domain_file_or_path, domain_path, load_domain
+from .errors import ConfigError, IntentRouteError
+from .plugins import layer_registry
+from .train import preset_epochs
+from .train import train as run_train
+from .tune import fit_policies, save_policies
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +51,6 @@ _config_option = click.option(
 
 
 def _cascade(config_path: Path | None) -> Any:
-    from .config import build_cascade, default_cascade
 
     if config_path is None:
         return default_cascade()
@@ -87,7 +97,6 @@ def route(texts: tuple[str, ...], config_path: Path | None, explain: bool, as_js
 @_friendly
 def layers(as_json: bool) -> None:
     """List every registered layer, the plugin it came from and whether it can run here."""
-    from .plugins import layer_registry
 
     rows = []
     for info in layer_registry().values():
@@ -228,19 +237,11 @@ def generate(
     force: bool,
 ) -> None:
     """Generate a synthetic training set from templates."""
-    from tqdm import tqdm
-
-    from .data import GeneratorConfig, load_templates, write_dataset
-    from .data import generate as run_generate
-    from .domains import domain_path
 
     if templates_path is not None and not templates_path.exists():
         raise click.BadParameter(f"file {str(templates_path)!r} does not exist", param_hint="--templates")
     templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
     if background is not None:
-        from .data import merge_templates
-        from .domains import domain_file_or_path
-
         bg_path = domain_file_or_path(background, "background.json")
         if not bg_path.exists():
             raise click.BadParameter(f"{str(bg_path)!r} does not exist", param_hint="--background")
@@ -270,8 +271,6 @@ def generate(
         disable=not sys.stderr.isatty(),
         file=sys.stderr,
     ) as bar:
-        from .train import read_jsonl
-
         extra: list[tuple[str, str]] = []
         for f in extra_files:
             texts, intents = read_jsonl(f)
@@ -347,11 +346,6 @@ def train(
     force: bool,
 ) -> None:
     """Train the BoW classifier and write a bundle."""
-    from tqdm import tqdm
-
-    from .bundle import save_bundle
-    from .train import preset_epochs
-    from .train import train as run_train
 
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise click.UsageError(f"{out_dir} already holds files; pass --force to replace the bundle there")
@@ -369,9 +363,6 @@ def train(
     }
     slots = None
     if slots_domain is not None:
-        from .domains import load_domain
-        from .errors import ConfigError
-
         try:
             slots = load_domain(slots_domain).slots
         except ConfigError as exc:
@@ -457,8 +448,6 @@ def evaluate(
     as_json: bool,
 ) -> None:
     """Evaluate a bundle (or a cascade) on labelled data."""
-    from . import evaluate as ev
-    from .domains import domain_path
 
     texts, labels, groups = ev.read_examples(data_file)  # groups: template_id, for the errors by template
     if use_cascade or config_path is not None:
@@ -523,8 +512,6 @@ def tune(
     as_json: bool,
 ) -> None:
     """Fit each layer's threshold and margin on labelled data."""
-    from .train import read_jsonl
-    from .tune import fit_policies, save_policies
 
     if out_file is not None and out_file.exists() and not force:
         raise click.UsageError(f"{out_file} exists; pass --force to replace it")

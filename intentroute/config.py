@@ -19,64 +19,26 @@ file's folder.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from . import legacy
 from ._io import read_toml_or_json
 from .cascade import FALLBACKS, Cascade
+from .domains import DEFAULT_DOMAIN, domain_path, load_domain
+from .env import env_str, env_unit_float
 from .errors import ConfigError, IntentRouteError
 from .plugins import factory_parameters, layer_registry
+from .policies import load_policies
 from .types import Policy
 
-__all__ = [
-    "ENV_OVERRIDES",
-    "build_cascade",
-    "default_cascade",
-    "default_config",
-    "env_bool",
-    "env_unit_float",
-    "load_config",
-]
+__all__ = ["build_cascade", "default_cascade", "default_config", "load_config"]
 
 _TOP_KEYS = {"domain", "extraction", "labels", "fallback", "max_chars", "trace_top", "layers", "policies"}
 _LAYER_KEYS = {"name", "threshold", "margin", "force", "params"}
-
-#: Environment variables of the seed that set the default cascade's policies:
-#: variable -> (layer name, policy field).
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
-    "ROUTER_CONF_THRESHOLD": ("rules", "threshold"),
-    "TORCH_ROUTER_CONF_THRESHOLD": ("torch_bow", "threshold"),
-    "TORCH_ROUTER_FORCE": ("torch_bow", "force"),
-}
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-def env_unit_float(var: str, default: float | None = None) -> float | None:
-    """A number in [0, 1] from environment variable ``var`` (``default`` when unset or blank)."""
-    raw = os.environ.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {var}={raw!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"environment variable {var}={raw!r} must lie in [0, 1]")
-    return value
-
-
-def env_bool(var: str, default: bool | None = None) -> bool | None:
-    """true/false (1/0, yes/no, on/off) from environment variable ``var`` (``default`` when unset)."""
-    raw = os.environ.get(var, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in _TRUE | _FALSE:
-        raise ConfigError(f"environment variable {var}={raw!r} must be true or false (1/0, yes/no)")
-    return raw in _TRUE
 
 
 def load_config(source: Mapping[str, Any] | str | Path) -> tuple[dict[str, Any], str, Path | None]:
@@ -176,8 +138,6 @@ def _policy_overrides(value: Any, where: str, base: Path | None) -> dict[str, Po
     if value is None:
         return {}
     if isinstance(value, str):
-        from .tune import load_policies
-
         return load_policies(_resolve_paths(value, base) if value.startswith(("./", "../")) else value)
     if not isinstance(value, Mapping):
         raise ConfigError(f"'policies' must be a file path or a table of layer -> policy, got {value!r}", source=where)
@@ -212,8 +172,6 @@ def build_cascade(
     labels = data.get("labels")
     domain_ref = data.get("domain")
     if domain_ref is not None:
-        from .domains import load_domain
-
         if not isinstance(domain_ref, str):
             raise ConfigError(f"'domain' must be a domain name or folder, got {domain_ref!r}", source=where)
         domain = load_domain(_resolve_paths(domain_ref, base))
@@ -247,39 +205,27 @@ def build_cascade(
         raise ConfigError(str(exc), source=where) from exc
 
 
-#: the seed's variables that point the ``torch_bow`` layer at another bundle than the embedded one:
-#: its weights, vocabulary and labels files, in that order (read by ``TorchBowLayer``)
-TORCH_BUNDLE_VARIABLES = ("TORCH_ROUTER_MODEL_PATH", "TORCH_ROUTER_VOCAB_PATH", "TORCH_ROUTER_LABELS_PATH")
-
-
-def default_config(domain: str = "brokerage") -> dict[str, Any]:
+def default_config(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
     """The config of ``default_cascade()``: the domain's ``cascade.toml``, the thresholds of its
     ``policies.toml`` (fitted by ``intentroute tune``; the classifier's only for the embedded
     bundle, not one chosen by :data:`TORCH_BUNDLE_VARIABLES`), then the seed's environment
     variables (:data:`ENV_OVERRIDES`)."""
-    from .domains import domain_path
-
     raw_config, _, base = load_config(domain_path(domain, "cascade.toml"))
     data: dict[str, Any] = _resolve_paths(raw_config, base)
     fitted = domain_path(domain, "policies.toml")
     if fitted.exists() and "policies" not in data:
         # thresholds fitted by `intentroute tune`, written into the layer entries so that the
         # environment variables below still override them
-        from .tune import load_policies
-
         # the classifier's fitted threshold is for the embedded bundle: a bundle chosen with the
-        # seed's TORCH_ROUTER_*_PATH variables keeps the configured (the seed's) threshold
-        other_bundle = any(os.environ.get(v) for v in TORCH_BUNDLE_VARIABLES)
+        # legacy TORCH_ROUTER_*_PATH variables keeps the configured threshold
+        other_bundle = legacy.other_bundle_from_env()
         for name, pol in load_policies(fitted).items():
             if name == "torch_bow" and other_bundle:
                 continue
             for entry in data.get("layers", []):
                 if entry.get("name") == name:
                     entry.update(threshold=pol.threshold, margin=pol.margin)
-    for var, (layer_name, field) in ENV_OVERRIDES.items():
-        value = env_bool(var) if field == "force" else env_unit_float(var)
-        if value is None:
-            continue
+    for (layer_name, field), value in legacy.policy_overrides().items():
         for entry in data.get("layers", []):
             if entry.get("name") == layer_name:
                 entry[field] = value
@@ -292,15 +238,16 @@ def default_config(domain: str = "brokerage") -> dict[str, Any]:
 def _llm_entry() -> dict[str, Any] | None:
     """The LLM layer of the default cascade, present only when an endpoint is configured (as the
     seed calls its LLM only when ``OPENAI_API_KEY`` is set)."""
-    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("INTENTROUTE_LLM_BASE_URL")):
+    if not (env_str("OPENAI_API_KEY") or env_str("INTENTROUTE_LLM_BASE_URL")):
         return None
     threshold = env_unit_float("INTENTROUTE_LLM_THRESHOLD", 0.5)
     params: dict[str, Any] = {}
-    if os.environ.get("INTENTROUTE_LLM_LOG"):
-        params["log_file"] = os.environ["INTENTROUTE_LLM_LOG"]
+    log_file = env_str("INTENTROUTE_LLM_LOG")
+    if log_file:
+        params["log_file"] = log_file
     return {"name": "llm", "threshold": threshold, "params": params}
 
 
-def default_cascade(domain: str = "brokerage", *, plugin_manager: pluggy.PluginManager | None = None) -> Cascade:
+def default_cascade(domain: str = DEFAULT_DOMAIN, *, plugin_manager: pluggy.PluginManager | None = None) -> Cascade:
     """The embedded default cascade of ``domain`` (the brokerage assistant unless told otherwise)."""
     return build_cascade(default_config(domain), plugin_manager=plugin_manager)

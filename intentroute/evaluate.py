@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .bundle import Bundle, load_bundle
-from .estimators.classifier import reliability
+from .data import read_jsonl_rows
+from .estimators.metrics import reliability
 from .layers.torch_bow import TorchBowLayer
 from .scoring import BowScorer
 from .types import CLARIFY, OUT_OF_SCOPE
@@ -42,8 +44,6 @@ THRESHOLDS = [round(t, 2) for t in np.arange(0.0, 1.0, 0.05)]
 
 def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[float]) -> dict[str, Any]:
     """Quality metrics of predictions with their confidences (no timing)."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     yt, yp = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     conf = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
     correct = yt == yp
@@ -86,10 +86,8 @@ def score(y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[flo
 
 def read_examples(path: str | Path, key: str = "template_id") -> tuple[list[str], list[str], list[str | None] | None]:
     """Texts, intents and each example's ``key`` (the generator writes ``template_id``) of a JSONL
-    data file, read and checked once (:func:`~intentroute.train.read_jsonl_rows`); the last is
+    data file, read and checked once (:func:`~intentroute.data.read_jsonl_rows`); the last is
     None when no example has a string ``key``."""
-    from .train import read_jsonl_rows
-
     rows = read_jsonl_rows(path)
     groups = [g if isinstance(g := r.get(key), str) else None for r in rows]
     found = groups if any(g is not None for g in groups) else None

@@ -1,4 +1,5 @@
-"""The :class:`RouterLayer` protocol every layer of a cascade satisfies."""
+"""The protocols of a cascade's two extension points: its layers (:class:`RouterLayer`) and its
+parameter extractor (:class:`Extractor`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .types import LayerResult
 
-__all__ = ["BatchRouterLayer", "RouterLayer", "StatusLayer"]
+__all__ = ["BatchRouterLayer", "Extractor", "RouterLayer", "StatusLayer"]
 
 
 @runtime_checkable
@@ -39,3 +40,16 @@ class StatusLayer(RouterLayer, Protocol):
     """A layer that reports diagnostics (``intentroute status`` prints them)."""
 
     def status(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Finds parameters in an utterance once the intent is known.
+
+    Returns ``(extracted, missing)``: the parameters found for ``intent`` and the names of the
+    required ones that are absent. Optional, found by duck typing: ``remembering()``, a context
+    manager the cascade routes a batch in (an extractor that caches what it finds can keep it
+    for the whole batch).
+    """
+
+    def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]: ...

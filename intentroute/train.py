@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from .data import read_jsonl
 from .errors import ConfigError
 from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
-from .estimators.classifier import expected_calibration_error
 from .estimators.ensemble import HIDDEN_DEFAULTS, LINEAR_DEFAULTS
+from .estimators.metrics import expected_calibration_error
 
-__all__ = ["PRESETS", "TrainResult", "preset_classifier", "preset_epochs", "read_jsonl", "read_jsonl_rows", "train"]
+__all__ = ["PRESETS", "TrainResult", "preset_classifier", "preset_epochs", "train"]
 
 _FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
     "ngram_max": 2,
@@ -111,38 +112,6 @@ def preset_epochs(preset: str, overrides: dict[str, Any] | None = None) -> dict[
     if "linear" in params and "hidden" in params:
         return {"linear": int(params["linear"]["epochs"]), "hidden": int(params["hidden"]["epochs"])}
     return {"": int(params["epochs"])}
-
-
-def read_jsonl(path: str | Path) -> tuple[list[str], list[str]]:
-    """Texts and intents of a ``{"text", "intent"}`` JSONL file; errors name the file and line."""
-    rows = read_jsonl_rows(path)
-    return [r["text"] for r in rows], [r["intent"] for r in rows]
-
-
-def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``{"text", "intent", ...}`` JSONL file, checked as :func:`read_jsonl` checks
-    them, with any other fields they have (the generator's ``template_id``)."""
-    p = Path(path)
-    rows: list[dict[str, Any]] = []
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read data file: {exc.strerror or exc}", source=str(p)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("intent"), str):
-            raise ConfigError(f'line {n}: expected {{"text": str, "intent": str}}, got {line[:80]!r}', source=str(p))
-        rows.append(row)
-    if not rows:
-        raise ConfigError("no examples", source=str(p))
-    return rows
 
 
 @dataclass

@@ -21,23 +21,22 @@ is at least the level, so the target holds beyond the sample with that confidenc
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import beta
 
-from ._io import atomic_write_bytes
 from .errors import ConfigError
+from .policies import write_policies
 from .types import CLARIFY, OUT_OF_SCOPE, LayerResult, Policy
 
 __all__ = [
     "THRESHOLDS",
     "TuneResult",
     "fit_policies",
-    "load_policies",
     "lower_bound",
     "parse_target",
     "save_policies",
@@ -118,8 +117,6 @@ def lower_bound(successes: Any, trials: Any, confidence: float | None) -> np.nda
         if confidence is None:
             out = np.where(n > 0, k / np.maximum(n, 1), 1.0)
         else:
-            from scipy.stats import beta
-
             out = np.where(k > 0, beta.ppf(1.0 - confidence, np.maximum(k, 1), n - k + 1), 0.0)
             out = np.where(n > 0, out, 1.0)
     return np.asarray(out, dtype=np.float64)
@@ -284,38 +281,11 @@ def fit_policies(
 def save_policies(path: str | Path, result: TuneResult, *, note: str = "") -> Path:
     """Write fitted policies as TOML (``[policies.<layer>] threshold, margin``), atomically: those of
     the layers that were fitted (``result.fitted``; all when it is empty)."""
-    lines = [
-        f"# fitted by intentroute tune ({result.goal}) on {result.examples} examples{note}",
-        f"# accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}"
+    header = [
+        f"fitted by intentroute tune ({result.goal}) on {result.examples} examples{note}",
+        f"accuracy {result.accuracy}, coverage {result.coverage}, precision {result.precision}"
         + (f", out-of-scope recall {result.oos_recall}" if result.oos_recall is not None else ""),
     ]
-    for name, pol in result.policies.items():
-        if result.fitted and name not in result.fitted:
-            continue  # a layer left as configured keeps its configuration's policy
-        lines += ["", f"[policies.{name}]", f"threshold = {pol.threshold}", f"margin = {pol.margin}"]
-    out = Path(path)
-    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode("utf-8"))
-    return out
-
-
-def load_policies(path: str | Path) -> dict[str, Policy]:
-    """Read a policies file written by :func:`save_policies` (or by hand)."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read policies file: {exc.strerror or exc}", source=str(p)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", source=str(p)) from exc
-    table = data.get("policies")
-    if not isinstance(table, dict):
-        raise ConfigError("expected [policies.<layer>] tables", source=str(p))
-    out = {}
-    for name, spec in table.items():
-        if not isinstance(spec, dict) or set(spec) - {"threshold", "margin", "force"}:
-            raise ConfigError(f"[policies.{name}] takes threshold, margin and force", source=str(p), layer=name)
-        try:
-            out[name] = Policy(spec.get("threshold", 0.0), spec.get("margin", 0.0), spec.get("force", False))
-        except ValueError as exc:
-            raise ConfigError(str(exc), source=str(p), layer=name) from exc
-    return out
+    # a layer left as configured keeps its configuration's policy
+    kept = {n: p for n, p in result.policies.items() if not result.fitted or n in result.fitted}
+    return write_policies(path, kept, header=header)

@@ -292,16 +292,12 @@ def test_a_batch_with_repeats_routes_as_its_texts_one_by_one_even_past_the_batch
 ) -> None:
     # route_batch remembers every slot find for the call; a small memory that starts over
     # within the batch must not change an answer either
-    from intentroute import extract
+    from intentroute.slots import remembering
 
     cascade = _cascade()
     singles = [cascade.route(t) for t in texts]
-    saved = extract._SCOPE_SIZE
-    extract._SCOPE_SIZE = memory
-    try:
+    with remembering(limit=memory):  # the batch's own block nests in this one and shares its memory
         batched = cascade.route_batch(texts)
-    finally:
-        extract._SCOPE_SIZE = saved
     for single, r in zip(singles, batched, strict=True):
         assert (r.intent, r.layer, r.extracted, r.missing_params) == (
             single.intent,

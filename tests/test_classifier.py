@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from intentroute.estimators import BowVectorizer
-from intentroute.estimators.classifier import TorchBowClassifier, expected_calibration_error, softmax
+from intentroute.estimators.classifier import TorchBowClassifier
+from intentroute.estimators.metrics import expected_calibration_error, softmax
 
 pytest.importorskip("torch")
 
@@ -216,13 +217,13 @@ def test_bad_parameters_are_value_errors_naming_them(params: dict[str, object], 
 
 def test_row_sparse_adam_equals_torch_adam_on_the_rows_it_updates() -> None:
     torch = pytest.importorskip("torch")
-    from intentroute.estimators.classifier import _RowAdam
+    from intentroute.estimators.torch_ops import RowAdam
 
     gen = torch.Generator().manual_seed(0)
     start = torch.randn(6, 4, generator=gen)
     ours = start.clone().requires_grad_()
     ref = start.clone().requires_grad_()
-    row_opt = _RowAdam(torch, ours, lr=0.05, weight_decay=0.01)
+    row_opt = RowAdam(torch, ours, lr=0.05, weight_decay=0.01)
     adam = torch.optim.Adam([ref], lr=0.05, weight_decay=0.01)
     every = torch.arange(6)
     for step in range(5):

@@ -90,7 +90,7 @@ def test_default_cascade_is_the_seed_policy_with_the_classifier_threshold_fitted
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from intentroute.domains import domain_path
-    from intentroute.tune import load_policies
+    from intentroute.policies import load_policies
 
     cascade = intentroute.default_cascade()
     assert cascade.layer_names == ["rules", "torch_bow"]

@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
-from intentroute.estimators.classifier import softmax
+from intentroute.estimators.metrics import softmax
 
 from .test_classifier import LABELS, TEXTS
 
@@ -117,12 +117,12 @@ def test_from_models_refuses_models_of_other_classes() -> None:
 
 
 def test_row_wise_rmsprop_keeps_one_accumulator_per_row_and_leaves_other_rows() -> None:
-    from intentroute.estimators.classifier import _RowRMSprop
+    from intentroute.estimators.torch_ops import RowRMSprop
 
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(5, 3, generator=gen)
     start = weight.clone()
-    opt = _RowRMSprop(torch, weight, lr=0.1, weight_decay=0.0)
+    opt = RowRMSprop(torch, weight, lr=0.1, weight_decay=0.0)
     index = torch.tensor([0, 3])
     rows = weight.detach().index_select(0, index).requires_grad_()
     (rows * torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]])).sum().backward()

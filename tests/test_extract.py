@@ -139,7 +139,7 @@ def test_domain_files_are_validated(tmp_path: pytest.TempPathFactory) -> None:
 
 def test_slots_built_from_equal_settings_are_one_object_and_others_are_not() -> None:
     from intentroute.estimators import BowVectorizer
-    from intentroute.extract import slots_from_spec
+    from intentroute.slots import slots_from_spec
 
     domain = load_domain("brokerage")
     vec = BowVectorizer(slots=domain.slots).fit(["what is aapl at", "my roth"])
@@ -169,16 +169,16 @@ def test_remembered_finds_equal_fresh_ones_and_cannot_be_changed_by_a_caller(wor
 
 
 def test_long_utterances_are_found_in_and_not_remembered() -> None:
-    from intentroute.extract import _MEMO_MAX_CHARS, _MEMO_SIZE
+    from intentroute.slots import MEMO_MAX_CHARS, MEMO_SIZE
     from intentroute.text import normalize
 
     slot = EX.slots["symbol"]
-    text = "what is AAPL at " + "and so on " * (_MEMO_MAX_CHARS // 10 + 1)
+    text = "what is AAPL at " + "and so on " * (MEMO_MAX_CHARS // 10 + 1)
     assert slot.find(text, normalize(text)) == ["AAPL"]
-    assert all(len(t) <= _MEMO_MAX_CHARS for t, _ in slot._memo)
-    for i in range(3 * _MEMO_SIZE):
+    assert all(len(t) <= MEMO_MAX_CHARS for t, _ in slot._memo)
+    for i in range(3 * MEMO_SIZE):
         slot.find(f"quote {i}", f"quote {i}")
-    assert 0 < len(slot._memo) <= _MEMO_SIZE
+    assert 0 < len(slot._memo) <= MEMO_SIZE
 
 
 def test_within_remembering_a_slot_searches_each_utterance_once_per_thread_and_forgets_after(
@@ -186,7 +186,7 @@ def test_within_remembering_a_slot_searches_each_utterance_once_per_thread_and_f
 ) -> None:
     import threading
 
-    from intentroute.extract import _MEMO_SIZE, LookupSlot, remembering, slots_from_spec
+    from intentroute.slots import MEMO_SIZE, LookupSlot, remembering, slots_from_spec
 
     slot = slots_from_spec({"when": {"kind": "lookup", "values": {"today": "1D", "remembering test": "R"}}}, "test")
     ours = slot["when"]
@@ -199,7 +199,7 @@ def test_within_remembering_a_slot_searches_each_utterance_once_per_thread_and_f
         return real(self, text, norm)
 
     monkeypatch.setattr(LookupSlot, "_find", counted)
-    texts = [f"quote {i} today" for i in range(3 * _MEMO_SIZE)]  # more than the slot's own memo keeps
+    texts = [f"quote {i} today" for i in range(3 * MEMO_SIZE)]  # more than the slot's own memo keeps
     elsewhere: list[list[str]] = []
     with remembering():
         first = [ours.find(t, t) for t in texts]

@@ -20,8 +20,8 @@ from intentroute.domains import domain_path, load_domain
 from intentroute.errors import ConfigError, LayerUnavailable
 from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from intentroute.layers.torch_bow import TorchBowLayer
+from intentroute.policies import load_policies
 from intentroute.scoring import BowScorer
-from intentroute.tune import load_policies
 
 from .conftest import run_cli
 from .test_bundle import write_seed_bundle

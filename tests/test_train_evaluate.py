@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intentroute.bundle import load_bundle
-from intentroute.data import GeneratorConfig, generate, load_templates, write_dataset
+from intentroute.data import GeneratorConfig, generate, load_templates, read_jsonl, write_dataset
 from intentroute.domains import domain_path
 from intentroute.errors import ConfigError
 from intentroute.evaluate import error_analysis, evaluate_bundle, evaluate_cascade, read_examples, score, write_report
-from intentroute.train import read_jsonl, train
+from intentroute.train import train
 
 from .conftest import run_cli
 

@@ -12,7 +12,8 @@ import intentroute
 from intentroute import Cascade, Policy
 from intentroute.config import build_cascade
 from intentroute.errors import ConfigError
-from intentroute.tune import fit_policies, load_policies, lower_bound, parse_target, save_policies
+from intentroute.policies import load_policies
+from intentroute.tune import fit_policies, lower_bound, parse_target, save_policies
 from intentroute.types import Candidate, LayerResult
 
 from .conftest import run_cli

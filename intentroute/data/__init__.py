@@ -1,9 +1,10 @@
-"""Synthetic training data: templates, augmentation and the dataset generator."""
+"""Synthetic training data: templates, augmentation, the dataset generator, and reading JSONL data."""
 
 from __future__ import annotations
 
 from .fragments import background_fragments
 from .generate import Dataset, Example, GeneratorConfig, generate, write_dataset
+from .jsonl import read_jsonl, read_jsonl_rows
 from .templates import Template, TemplateSet, load_templates, merge_templates
 
 __all__ = [
@@ -16,5 +17,7 @@ __all__ = [
     "generate",
     "load_templates",
     "merge_templates",
+    "read_jsonl",
+    "read_jsonl_rows",
     "write_dataset",
 ]

@@ -10,7 +10,6 @@ measure generalisation to phrasings the model never saw.
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import legacy
 from .._io import atomic_write_files
 from ..errors import ConfigError
 from ..text import tokenize
@@ -40,19 +40,6 @@ SUMMARY_FILE = "dataset_summary.json"
 Split = Literal["random", "template"]
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
-    if value < 1:
-        raise ConfigError(f"environment variable {name}={raw!r} must be at least 1")
-    return value
-
-
 @dataclass(frozen=True)
 class GeneratorConfig:
     """How to generate. ``size`` and ``max_combos`` default to the seed's environment variables.
@@ -65,8 +52,8 @@ class GeneratorConfig:
     question mark, so the classifier learns that they alone are not a request.
     """
 
-    size: int = field(default_factory=lambda: _env_int("INTENT_DATASET_SIZE", 25000))
-    max_combos: int = field(default_factory=lambda: _env_int("INTENT_MAX_COMBOS", 200))
+    size: int = field(default_factory=legacy.dataset_size)
+    max_combos: int = field(default_factory=legacy.max_combos)
     seed: int = 7
     split: Split = "random"
     affix_rate: float = 0.5

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..extract import ParamExtractor
+from ..slots import slots_from_spec
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -88,11 +90,13 @@ class Domain:
     def file(self, filename: str) -> Path:
         return self.root / filename
 
-    def extractor(self) -> Any:
+    def extractor(self) -> ParamExtractor:
         """A :class:`~intentroute.extract.ParamExtractor` for this domain."""
-        from ..extract import ParamExtractor
-
-        return ParamExtractor.from_domain(self)
+        return ParamExtractor(
+            slots_from_spec(self.slots, str(self.file("domain.json"))),
+            {n: s.params for n, s in self.intents.items()},
+            {n: s.required for n, s in self.intents.items()},
+        )
 
 
 def _str_list(value: Any, where: str, what: str) -> tuple[str, ...]:

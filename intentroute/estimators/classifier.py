@@ -8,239 +8,23 @@ needed to train, never to predict.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-__all__ = ["TorchBowClassifier", "expected_calibration_error", "reliability", "softmax"]
+from .base import LogitsClassifier
+from .torch_ops import ROW_OPTIMIZERS, sparse_matmul, torch_threads
+
+__all__ = ["EpochCallback", "TorchBowClassifier"]
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for large logits."""
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
-def reliability(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> tuple[float, list[dict[str, Any]]]:
-    """Expected calibration error and its bins: ``n_bins`` equal-width confidence bins, each with
-    its count, accuracy and mean confidence (empty bins left out)."""
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    rows, ece = [], 0.0
-    for b in range(n_bins):
-        mask = bins == b
-        if mask.any():
-            acc, conf = float(correct[mask].mean()), float(confidence[mask].mean())
-            ece += float(mask.mean()) * abs(acc - conf)
-            rows.append(
-                {
-                    "bin": [b / n_bins, (b + 1) / n_bins],
-                    "count": int(mask.sum()),
-                    "accuracy": round(acc, 4),
-                    "confidence": round(conf, 4),
-                }
-            )
-    return ece, rows
-
-
-def expected_calibration_error(proba: np.ndarray, y_true_index: np.ndarray, n_bins: int = 15) -> float:
-    """Expected calibration error of the top-class probability, with ``n_bins`` equal-width bins.
-
-    >>> expected_calibration_error(np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([0, 1]), n_bins=10)
-    0.35
-    """
-    correct = (proba.argmax(axis=1) == y_true_index).astype(float)
-    return round(reliability(proba.max(axis=1), correct, n_bins)[0], 6)
-
-
-_SPMM: Any = None
-
-
-def _sparse_matmul(torch: Any) -> Any:
-    """An autograd function ``(W, X) -> X @ W`` for a SciPy CSR batch ``X`` and a torch ``W``.
-
-    SciPy's sparse products are several times faster here than ``embedding_bag``'s backward (which
-    sorts indices every step) or torch's sparse tensors; torch still owns the parameters, the
-    rest of the graph and the optimizer.
-    """
-    global _SPMM
-    if _SPMM is None:
-
-        class SparseMatmul(torch.autograd.Function):  # type: ignore[misc]
-            @staticmethod
-            def forward(ctx: Any, weight: Any, xb: sp.csr_matrix) -> Any:
-                ctx.xb = xb
-                return torch.from_numpy(np.asarray(xb @ weight.detach().numpy(), dtype=np.float32))
-
-            @staticmethod
-            def backward(ctx: Any, grad: Any) -> tuple[Any, None]:
-                g = np.asarray(ctx.xb.T @ grad.detach().numpy(), dtype=np.float32)
-                return torch.from_numpy(g), None
-
-        _SPMM = SparseMatmul
-    return _SPMM
-
-
-class _RowOptimizer:
-    """What both row optimisers share: ``step(index, rows)`` takes the gathered rows ``index`` of
-    the weight matrix (a leaf tensor holding their gradient), adds ``weight_decay`` as L2, lets
-    :meth:`_update` change the gathered copy in place and writes it back; the other rows, and
-    their optimiser state, stay as they are."""
-
-    def __init__(self, weight: Any, lr: float, weight_decay: float) -> None:
-        self.weight, self.lr, self.weight_decay = weight, lr, weight_decay
-        self.t = 0
-
-    def step(self, index: Any, rows: Any) -> None:
-        self.t += 1
-        g = rows.grad
-        w = rows.detach()  # the gathered copy of the rows: updated in place, then written back
-        if self.weight_decay:
-            g = g.add(w, alpha=self.weight_decay)
-        self._update(index, g, w)
-        self.weight.data.index_copy_(0, index, w)
-
-    def _update(self, index: Any, g: Any, w: Any) -> None:
-        raise NotImplementedError
-
-
-class _RowAdam(_RowOptimizer):
-    """Adam (with ``weight_decay`` as L2) for a weight matrix whose gradient touches few rows.
-
-    ``step(index, rows)`` updates the rows ``index`` of the matrix from ``rows.grad``; the other
-    rows and their moments stay as they are, and the bias correction counts all steps, as
-    ``torch.optim.SparseAdam`` does (which takes no weight decay and, coalescing a sparse gradient
-    every step, measured about twice as slow per step here).
-    """
-
-    def __init__(self, torch: Any, weight: Any, lr: float, weight_decay: float) -> None:
-        super().__init__(weight, lr, weight_decay)
-        self.m = torch.zeros_like(weight)
-        self.v = torch.zeros_like(weight)
-        self.beta1, self.beta2, self.eps = 0.9, 0.999, 1e-8
-
-    def _update(self, index: Any, g: Any, w: Any) -> None:
-        m = self.m.index_select(0, index).mul_(self.beta1).add_(g, alpha=1 - self.beta1)
-        v = self.v.index_select(0, index).mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
-        self.m.index_copy_(0, index, m)
-        self.v.index_copy_(0, index, v)
-        denom = v.div_(1 - self.beta2**self.t).sqrt_().add_(self.eps)
-        w.addcdiv_(m, denom, value=-self.lr / (1 - self.beta1**self.t))
-
-
-class _RowRMSprop(_RowOptimizer):
-    """RMSprop with one second-moment accumulator per row (row-wise, as embedding tables are
-    trained), for a weight matrix whose gradient touches few rows; ``weight_decay`` as L2.
-
-    Against :class:`_RowAdam` it keeps no first moment and one number per row instead of one per
-    weight, so a step reads and writes the batch's rows once: about half the time of an ``mlp``
-    epoch here (docs/benchmarks.md). The accumulator is bias-corrected over all steps, as Adam's.
-    """
-
-    def __init__(self, torch: Any, weight: Any, lr: float, weight_decay: float) -> None:
-        super().__init__(weight, lr, weight_decay)
-        self.v = torch.zeros(weight.shape[0], dtype=weight.dtype)
-        self.beta2, self.eps = 0.999, 1e-8
-        self._vector_norm = torch.linalg.vector_norm
-
-    def _update(self, index: Any, g: Any, w: Any) -> None:
-        mean_sq = self._vector_norm(g, dim=1).square_().div_(g.shape[1])
-        v = self.v.index_select(0, index).mul_(self.beta2).add_(mean_sq, alpha=1 - self.beta2)
-        self.v.index_copy_(0, index, v)
-        denom = v.div_(1 - self.beta2**self.t).sqrt_().add_(self.eps)
-        w.addcdiv_(g, denom.unsqueeze(1), value=-self.lr)
-
-
-_ROW_OPTIMIZERS: dict[str, type[_RowAdam] | type[_RowRMSprop]] = {"adam": _RowAdam, "rowwise_rmsprop": _RowRMSprop}
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[Any]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield torch
-    finally:
-        torch.set_num_threads(before)
-
-
-class _LogitsClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
-    """What intentroute's classifiers share: sparse input, and predictions from ``_logits(X)``
-    (float64, one column per class) divided by ``temperature_``. A subclass sets
-    ``_fitted_attribute``, the attribute ``fit`` sets last."""
-
-    _fitted_attribute = "classes_"
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.classifier_tags.poor_score = False
-        return tags
-
-    def _logits(self, X: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def _checked_logits(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, self._fitted_attribute)
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
-        return self._logits(X)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Raw logits (before the temperature), one column per class; for two classes, as
-        scikit-learn expects, one column: the second class's logit minus the first's."""
-        logits = self._checked_logits(X)
-        if logits.shape[1] == 2:
-            out: np.ndarray = logits[:, 1] - logits[:, 0]
-            return out
-        return logits
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities: ``softmax(logits / temperature_)``."""
-        return softmax(self._checked_logits(X) / self.temperature_)
-
-    def predict(self, X: Any) -> np.ndarray:
-        index = self._checked_logits(X).argmax(axis=1)
-        out: np.ndarray = self.classes_[index]
-        return out
-
-    def _encode(self, y: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def calibrate(self, X: Any, y: Any) -> Self:
-        """Fit ``temperature_`` on held-out data with scikit-learn's temperature scaling.
-
-        Uses ``CalibratedClassifierCV(FrozenEstimator(self), method="temperature")`` and keeps the
-        one scalar it learns, so prediction stays a single sparse product (no wrapper at run time)
-        and the bundle stores a number. Sets ``ece_before_`` and ``ece_after_`` on ``X``.
-        """
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.frozen import FrozenEstimator
-
-        check_is_fitted(self, self._fitted_attribute)
-        self.temperature_ = 1.0
-        cal = CalibratedClassifierCV(FrozenEstimator(self), method="temperature").fit(X, y)
-        beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
-        if not np.isfinite(beta) or beta <= 0:
-            raise ValueError(f"temperature scaling failed (inverse temperature {beta})")
-        y_idx = self._encode(y)
-        self.ece_before_ = expected_calibration_error(self.predict_proba(X), y_idx)
-        self.temperature_ = 1.0 / beta
-        self.ece_after_ = expected_calibration_error(self.predict_proba(X), y_idx)
-        return self
-
-
-class TorchBowClassifier(_LogitsClassifier):
+class TorchBowClassifier(LogitsClassifier):
     """Multinomial logistic regression (or a one-hidden-layer MLP) trained with PyTorch on sparse rows.
 
     Parameters
@@ -364,10 +148,9 @@ class TorchBowClassifier(_LogitsClassifier):
         num("tol", 0.0, 1.0)
         if self.n_jobs is not None:
             num("n_jobs", 1, 1024, integer=True)
-        if self.row_optimizer not in _ROW_OPTIMIZERS:
+        if self.row_optimizer not in ROW_OPTIMIZERS:
             raise ValueError(
-                f"TorchBowClassifier: row_optimizer must be one of {sorted(_ROW_OPTIMIZERS)}, "
-                f"got {self.row_optimizer!r}"
+                f"TorchBowClassifier: row_optimizer must be one of {sorted(ROW_OPTIMIZERS)}, got {self.row_optimizer!r}"
             )
         if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
             raise ValueError(
@@ -441,7 +224,7 @@ class TorchBowClassifier(_LogitsClassifier):
         return sp.csr_matrix((data, xb.indices[keep], indptr), shape=xb.shape)
 
     def _forward(self, torch: Any, params: list[Any], xb: sp.csr_matrix) -> Any:
-        return _sparse_matmul(torch).apply(params[0], xb) + params[1]
+        return sparse_matmul(torch).apply(params[0], xb) + params[1]
 
     def _forward_hidden(self, torch: Any, params: list[Any], xb: sp.csr_matrix, gen: Any) -> tuple[Any, Any, Any]:
         """Logits through the hidden layer, reading only the input-weight rows of the batch's
@@ -450,7 +233,7 @@ class TorchBowClassifier(_LogitsClassifier):
         local = sp.csr_matrix((xb.data, inverse.astype(xb.indices.dtype), xb.indptr), shape=(xb.shape[0], len(cols)))
         index = torch.from_numpy(cols.astype(np.int64))
         rows = params[0].detach().index_select(0, index).requires_grad_()
-        h = torch.relu(_sparse_matmul(torch).apply(rows, local) + params[1])
+        h = torch.relu(sparse_matmul(torch).apply(rows, local) + params[1])
         if self.dropout:
             keep = torch.rand(h.shape, generator=gen) >= self.dropout
             h = h * keep / (1.0 - self.dropout)
@@ -467,14 +250,14 @@ class TorchBowClassifier(_LogitsClassifier):
         rng: np.random.Generator,
         start_epoch: int = 0,
     ) -> None:
-        with _torch_threads(self.n_jobs or 1) as torch:
+        with torch_threads(self.n_jobs or 1) as torch:
             hidden = bool(self.hidden_size)
-            dense = params[1:] if hidden else params  # a hidden layer's input weights: _RowAdam
+            dense = params[1:] if hidden else params  # a hidden layer's input weights: RowAdam
             try:  # the fused CPU kernel is 1.5x faster and computes the same update
                 opt = torch.optim.Adam(dense, lr=self.lr, weight_decay=self.weight_decay, fused=True)
             except (RuntimeError, TypeError):
                 opt = torch.optim.Adam(dense, lr=self.lr, weight_decay=self.weight_decay)
-            row_cls = _ROW_OPTIMIZERS[self.row_optimizer]
+            row_cls = ROW_OPTIMIZERS[self.row_optimizer]
             row_opt = row_cls(torch, params[0], self.lr, self.weight_decay) if hidden else None
             gen = None
             if hidden and self.dropout:

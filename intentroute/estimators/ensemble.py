@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from .classifier import EpochCallback, TorchBowClassifier, _LogitsClassifier
+from .base import LogitsClassifier
+from .classifier import EpochCallback, TorchBowClassifier
 
 __all__ = ["HIDDEN_DEFAULTS", "LINEAR_DEFAULTS", "LogitSumClassifier"]
 
@@ -38,7 +39,7 @@ HIDDEN_DEFAULTS: dict[str, Any] = {
 }
 
 
-class LogitSumClassifier(_LogitsClassifier):
+class LogitSumClassifier(LogitsClassifier):
     """Class scores are the sum of a linear model's and a hidden-layer model's logits.
 
     Parameters
@@ -163,7 +164,7 @@ class LogitSumClassifier(_LogitsClassifier):
     def _encode(self, y: Any) -> np.ndarray:
         return self.linear_._encode(y)
 
-    def _logits(self, X: Any) -> np.ndarray:  # decision_function, predict_proba, predict: _LogitsClassifier's
+    def _logits(self, X: Any) -> np.ndarray:  # decision_function, predict_proba, predict: LogitsClassifier's
         out: np.ndarray = self.linear_._logits(X) + self.hidden_._logits(X)
         return out
 

@@ -16,6 +16,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import murmurhash3_32
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import ConfigError
+from ..slots import slots_from_spec
 from ..text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
 
 __all__ = ["SLOT_MARKER_PREFIX", "BowVectorizer", "stable_hash"]
@@ -160,9 +162,6 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """The extractor's slot finders for ``slots``, keyed by marker token; ValueError if invalid."""
         if getattr(self, "slots", None) is None:  # (also a vectorizer pickled before slots existed)
             return {}
-        from ..errors import ConfigError
-        from ..extract import slots_from_spec
-
         if not isinstance(self.slots, Mapping) or not self.slots:
             raise ValueError(
                 f"BowVectorizer: slots must be a non-empty mapping of slot name -> settings, got {self.slots!r}"

@@ -11,6 +11,7 @@ the layer abstains with the reason in the trace; it never raises into the cascad
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..domains import load_domain
 from ..errors import ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..text import normalize
@@ -34,8 +36,6 @@ _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def _openai_missing() -> str | None:
-    import importlib.util
-
     if importlib.util.find_spec("openai") is None:
         return "the openai SDK is not installed: pip install 'intentroute[llm]'"
     return None
@@ -210,8 +210,6 @@ class LLMLayer:
             return {str(k): str(v) for k, v in intents.items()}
         if domain is None:
             raise ConfigError("give a domain or intents", param="intents")
-        from ..domains import load_domain
-
         return {name: spec.description for name, spec in load_domain(domain).intents.items()}
 
     # -- prompt --------------------------------------------------------------------------------

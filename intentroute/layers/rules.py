@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import read_toml_or_json
+from ..domains import domain_file_or_path
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..text import PhraseTable, normalize
@@ -152,8 +153,6 @@ class RuleLayer:
         min_score: float = 0.0,
     ) -> None:
         if isinstance(rules, str | Path):
-            from ..domains import domain_file_or_path
-
             rules = domain_file_or_path(rules, "rules.toml")
         self.rules, self.source = load_rules(rules)
         if not isinstance(name, str) or not name:

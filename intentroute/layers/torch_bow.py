@@ -10,7 +10,6 @@ without it, or without the files, the layer is unavailable and the cascade skips
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import legacy
+from ..bundle import MANIFEST, BundlePaths, load_bundle, model_kind, torch_missing_reason
+from ..domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path
 from ..errors import ConfigError, IntentRouteError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..scoring import BowScorer
@@ -74,8 +76,6 @@ class TorchBowLayer:
         background_label: str | None = "none",
         confidence: str = "probability",
     ) -> None:
-        from ..bundle import BundlePaths
-
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
@@ -104,7 +104,7 @@ class TorchBowLayer:
         self.name = name
         self.top_k = top_k
         self.reload_interval = float(reload_interval)
-        self.paths = self._resolve(bundle, BundlePaths)
+        self.paths = self._resolve(bundle)
         self._scorer: BowScorer | None = None
         self._signature: tuple[Any, ...] | None = None
         self._lock = threading.Lock()
@@ -116,37 +116,24 @@ class TorchBowLayer:
         self._try_load(initial=True)
 
     @staticmethod
-    def _resolve(bundle: str | Path | None, BundlePaths: Any) -> Any:
-        from ..config import TORCH_BUNDLE_VARIABLES
-        from ..domains import domain_file_or_path, domain_path
-
+    def _resolve(bundle: str | Path | None) -> BundlePaths:
         if bundle is None:
-            model, vocab, labels = (os.environ.get(v) for v in TORCH_BUNDLE_VARIABLES)
-            if model or vocab or labels:
-                default = BundlePaths.folder(domain_path("brokerage", "bundle"))
-                m = Path(model) if model else default.weights
-                root = m.parent
-                return BundlePaths(
-                    m,
-                    Path(vocab) if vocab else root / "intent_router_vocab.json",
-                    Path(labels) if labels else root / "intent_router_labels.json",
-                    root / "intent_router_config.json",
-                    root if (root / "manifest.json").exists() else None,
-                )
-            bundle = "brokerage"
+            default = BundlePaths.folder(domain_path(DEFAULT_DOMAIN, "bundle"))
+            files = legacy.bundle_files_from_env(default.weights)
+            if files is not None:  # the legacy three-file form
+                weights = files[0]
+                root = weights.parent if (weights.parent / MANIFEST).exists() else None
+                return BundlePaths(*files, root)
+            bundle = DEFAULT_DOMAIN
         return BundlePaths.folder(domain_file_or_path(bundle, "bundle"))
 
     @staticmethod
     def availability() -> str | None:
-        from ..bundle import torch_missing_reason
-
         return torch_missing_reason()
 
     # -- loading -----------------------------------------------------------------------------
 
     def _try_load(self, *, initial: bool = False) -> None:
-        from ..bundle import load_bundle
-
         with self._lock:
             signature = self.paths.signature()
             if not initial and signature == self._signature:
@@ -230,29 +217,20 @@ class TorchBowLayer:
         ]
 
     def status(self) -> dict[str, Any]:
-        """The seed's ``torch_router_status()`` keys, and what this layer knows besides."""
-        from ..bundle import model_kind, torch_missing_reason
-        from ..config import env_bool, env_unit_float
-
-        env_error = None
-        try:
-            threshold, force = env_unit_float("TORCH_ROUTER_CONF_THRESHOLD", 0.6), env_bool("TORCH_ROUTER_FORCE", False)
-        except ConfigError as exc:  # a diagnostics call reports a bad setting instead of failing
-            threshold, force, env_error = None, None, str(exc)
-
+        """The legacy ``torch_router_status()`` keys (:func:`intentroute.legacy.status_keys`),
+        then what this layer knows besides."""
         model = self._scorer
         manifest = model.bundle.manifest if model else None
         vec = model.vec if model else None
         artifacts = all(p.exists() for p in (self.paths.weights, self.paths.vocab, self.paths.labels))
-        torch_ok = torch_missing_reason() is None
         return {
-            "torch_available": torch_ok,
-            "artifacts_present": artifacts,
-            "enabled": model is not None,
-            "confidence_threshold": threshold,
-            "force_enabled": force,
-            "ngram_max": vec.ngram_max if vec else None,
-            "token_pattern": vec.token_pattern if vec else None,
+            **legacy.status_keys(
+                torch_available=torch_missing_reason() is None,
+                artifacts_present=artifacts,
+                enabled=model is not None,
+                ngram_max=vec.ngram_max if vec else None,
+                token_pattern=vec.token_pattern if vec else None,
+            ),
             "available": model is not None,
             "bundle": str(self.paths.root or self.paths.weights),
             "format_version": model.bundle.format_version if model else None,
@@ -275,7 +253,6 @@ class TorchBowLayer:
             "reloads": self.reloads,
             "load_error": self.load_error,
             "reload_error": self.reload_error,
-            "env_error": env_error,
         }
 
 
