@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Mapping
@@ -13,7 +14,13 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["atomic_write_bytes", "atomic_write_files", "read_toml_or_json"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_files",
+    "atomic_write_folder",
+    "interrupted_save_hint",
+    "read_toml_or_json",
+]
 
 
 def read_toml_or_json(path: Path, what: str) -> Any:
@@ -63,3 +70,41 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def atomic_write_folder(target: Path, files: Mapping[str, bytes]) -> None:
+    """Replace the folder ``target`` with one holding exactly ``files`` (name -> content).
+
+    The files are written and fsynced into a new folder beside ``target``, then swapped in with
+    two renames, so a reader never sees a mix of old and new files and a crash never leaves a
+    half-written folder where the old one was: at worst ``target`` is briefly absent while the
+    previous folder sits complete in ``.<name>.old-*`` (:func:`interrupted_save_hint` names it).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    try:
+        os.chmod(staged, 0o755)  # mkdtemp makes it private; the folder holds ordinary readable data
+        for name, data in files.items():
+            with open(staged / name, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rmdir(old)
+            os.rename(target, old)
+        os.rename(staged, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def interrupted_save_hint(folder: Path) -> str:
+    """Where the previous folder is when :func:`atomic_write_folder` died between its two renames."""
+    if folder.exists() or not folder.parent.exists():
+        return ""
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"))
+    return f" (a save was interrupted; the previous bundle is complete at {olds[-1]})" if olds else ""

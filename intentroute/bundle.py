@@ -1,54 +1,73 @@
-"""The model bundle: the seed's four files plus a manifest, written atomically, loaded safely.
+"""The model bundle: the legacy pipeline's four files, the weights again in safetensors, and a
+manifest; written atomically, loaded safely, loadable without torch.
 
 A bundle is a folder::
 
-    intent_router.pt              state_dict (seed layout: linear.weight (classes x features), linear.bias;
-                                  with a hidden layer hidden.weight, hidden.bias; with a linear model and a
-                                  hidden-layer model summed, linear.* and hidden.* with the hidden model's
-                                  output layer as head.weight, head.bias)
-    intent_router_vocab.json      {feature: column}  (the seed's vocabulary; {} with feature hashing)
+    intent_router.safetensors     the weights (see _LAYOUTS), read with NumPy alone
+    intent_router.pt              the same weights as a torch state_dict, the legacy pipeline's file
+                                  (written when torch is installed)
+    intent_router_vocab.json      {feature: column}  ({} with feature hashing)
     intent_router_labels.json     the sorted labels
-    intent_router_config.json     the seed's keys (max_vocab, token_pattern, ngram_max, epochs, ...)
+    intent_router_config.json     the legacy pipeline's keys (max_vocab, token_pattern, ngram_max, epochs, ...)
     intent_router_idf.json        idf weights, only with TF-IDF weighting
     manifest.json                 format version, library version, sha256 of every file,
                                   featurizer settings, temperature, training-data summary, metrics
 
-Loading uses ``torch.load(weights_only=True)`` (never unpickles arbitrary objects), checks every
-checksum and every shape, and raises :class:`~intentroute.errors.BundleError` naming the file and
-the problem. A folder written by the seed's own script (no manifest) loads too.
+The weights are named as the legacy pipeline named them: ``linear.weight`` (classes x features)
+and ``linear.bias``; with a hidden layer ``hidden.weight`` and ``hidden.bias`` too; with a linear
+model and a hidden-layer model summed, ``linear.*``, ``hidden.*`` and the hidden model's output
+layer as ``head.weight``, ``head.bias``. Loading reads the safetensors file when the manifest
+lists it (no torch needed), else the ``.pt`` with ``torch.load(weights_only=True)``; neither
+unpickles arbitrary objects. Every checksum and every shape is checked, and a problem is a
+:class:`~intentroute.errors.BundleError` naming the file. A folder of the legacy pipeline's files
+alone (no manifest) loads too (:mod:`intentroute.legacy`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.numpy
 
+from ._io import atomic_write_folder, interrupted_save_hint
 from ._version import __version__
-from .errors import BundleError, MissingDependency
+from .errors import BundleError
 from .estimators.classifier import TorchBowClassifier
 from .estimators.ensemble import LogitSumClassifier
+from .estimators.torch_ops import import_torch, torch_missing_reason
 from .estimators.vectorizer import BowVectorizer
 from .legacy import CONFIG_FILE, LABELS_FILE, VOCAB_FILE, WEIGHTS_FILE
 from .text import TOKEN_PATTERN
 
-__all__ = ["FORMAT_VERSION", "Bundle", "BundlePaths", "load_bundle", "save_bundle", "torch_missing_reason"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Bundle",
+    "BundlePaths",
+    "load_bundle",
+    "model_kind",
+    "save_bundle",
+    "weight_arrays",
+]
 
 #: the newest format this version reads and writes; a bundle is written with the lowest version
 #: that holds its model: 1 for a linear or hidden-layer model, 2 for a LogitSumClassifier (which
 #: a reader of version 1 refuses, telling the user to upgrade, rather than misreading it)
 FORMAT_VERSION = 2
 WEIGHTS, VOCAB, LABELS, CONFIG = WEIGHTS_FILE, VOCAB_FILE, LABELS_FILE, CONFIG_FILE
-IDF, MANIFEST = "intent_router_idf.json", "manifest.json"
+SAFETENSORS, IDF, MANIFEST = "intent_router.safetensors", "intent_router_idf.json", "manifest.json"
+
+#: the weights of each kind of model, by name, in the order they are written
+_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "linear": ("linear.weight", "linear.bias"),
+    "mlp": ("hidden.weight", "hidden.bias", "linear.weight", "linear.bias"),
+    "linear+mlp": ("linear.weight", "linear.bias", "hidden.weight", "hidden.bias", "head.weight", "head.bias"),
+}
 _FEATURIZER_KEYS = (
     "ngram_max",
     "char_ngrams",
@@ -64,19 +83,8 @@ _FEATURIZER_KEYS = (
 )
 
 
-def torch_missing_reason() -> str | None:
-    """``None`` when torch can be imported, else the one line that says how to get it."""
-    if importlib.util.find_spec("torch") is None:
-        return "torch is not installed: pip install 'intentroute[torch]'"
-    return None
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependency("torch is not installed: pip install 'intentroute[torch]'") from exc
-    return torch
+def _torch_if_installed() -> Any:
+    return None if torch_missing_reason() else import_torch()
 
 
 @dataclass(frozen=True)
@@ -159,9 +167,9 @@ def save_bundle(
     The files are written into a new folder beside ``path``, flushed, then swapped in with two
     renames, so a crash never leaves a half-written bundle where the old one was: at worst
     ``path`` is briefly absent while the previous bundle sits complete in ``.<name>.old-*``, which
-    :func:`load_bundle`'s error then points to.
+    :func:`load_bundle`'s error then points to. Without torch installed the legacy ``.pt`` file
+    is not written (the bundle then loads with intentroute only).
     """
-    torch = _torch()
     target = Path(path)
     vec, clf = vectorizer, classifier
     if not hasattr(clf, "classes_") or not hasattr(vec, "n_features_out_"):
@@ -172,29 +180,10 @@ def save_bundle(
             f"the vectorizer makes {vec.n_features_out_}"
         )
     summed = isinstance(clf, LogitSumClassifier)
-    # the seed's config keys and the manifest's hyperparameters come from the model trained
-    # first: the only one, or the summed pair's linear model (the seed's layout)
+    # the legacy config keys and the manifest's hyperparameters come from the model trained
+    # first: the only one, or the summed pair's linear model (the legacy layout)
     first = clf.linear_ if isinstance(clf, LogitSumClassifier) else clf
-    if isinstance(clf, LogitSumClassifier):
-        state = {
-            "linear.weight": clf.linear_.coef_,
-            "linear.bias": clf.linear_.intercept_,
-            "hidden.weight": clf.hidden_.hidden_coef_,
-            "hidden.bias": clf.hidden_.hidden_intercept_,
-            "head.weight": clf.hidden_.coef_,
-            "head.bias": clf.hidden_.intercept_,
-        }
-    elif clf.hidden_size:
-        state = {
-            "hidden.weight": clf.hidden_coef_,
-            "hidden.bias": clf.hidden_intercept_,
-            "linear.weight": clf.coef_,
-            "linear.bias": clf.intercept_,
-        }
-    else:
-        state = {"linear.weight": clf.coef_, "linear.bias": clf.intercept_}
-    buf = io.BytesIO()
-    torch.save({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}, buf)
+    arrays = weight_arrays(clf)
     hp = hyperparameters or {}
     config = {
         "max_vocab": vec.max_vocab,
@@ -204,8 +193,13 @@ def save_bundle(
         "batch_size": hp.get("batch_size", first.batch_size),
         "learning_rate": hp.get("lr", first.lr),
     }
-    files: dict[str, bytes] = {
-        WEIGHTS: buf.getvalue(),
+    files: dict[str, bytes] = {SAFETENSORS: safetensors.numpy.save(arrays)}
+    torch = _torch_if_installed()
+    if torch is not None:  # the legacy pipeline's weights file
+        buf = io.BytesIO()
+        torch.save({k: torch.from_numpy(v) for k, v in arrays.items()}, buf)
+        files[WEIGHTS] = buf.getvalue()
+    files |= {
         VOCAB: _json_bytes(vec.vocabulary_ if vec.vocabulary_ is not None else {}),
         LABELS: _json_bytes([str(c) for c in clf.classes_]),
         CONFIG: _json_bytes(config),
@@ -242,27 +236,46 @@ def save_bundle(
     }
     files[MANIFEST] = _json_bytes(manifest)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    try:
-        os.chmod(staged, 0o755)  # mkdtemp makes it private; a bundle is ordinary readable data
-        for name, data in files.items():
-            with open(staged / name, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rmdir(old)
-            os.rename(target, old)
-        os.rename(staged, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+    atomic_write_folder(target, files)
     return target
+
+
+def weight_arrays(clf: TorchBowClassifier | LogitSumClassifier) -> dict[str, np.ndarray]:
+    """The classifier's weights by their bundle names (float32, C order), in :data:`_LAYOUTS`'s order."""
+    if isinstance(clf, LogitSumClassifier):
+        lin, hid = clf.linear_, clf.hidden_
+        values = [lin.coef_, lin.intercept_, hid.hidden_coef_, hid.hidden_intercept_, hid.coef_, hid.intercept_]
+    elif clf.hidden_size:
+        values = [clf.hidden_coef_, clf.hidden_intercept_, clf.coef_, clf.intercept_]
+    else:
+        values = [clf.coef_, clf.intercept_]
+    names = _LAYOUTS[model_kind(clf)]
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in zip(names, values, strict=True)}
+
+
+def _classifier(
+    kind: str, arrays: dict[str, np.ndarray], labels: list[str], temperature: float
+) -> TorchBowClassifier | LogitSumClassifier:
+    """The inverse of :func:`weight_arrays`, for checked arrays of a model of ``kind``."""
+    classes = np.asarray(labels)
+    if kind == "linear+mlp":
+        linear = TorchBowClassifier.from_arrays(classes, arrays["linear.weight"], arrays["linear.bias"])
+        hidden = TorchBowClassifier.from_arrays(
+            classes,
+            arrays["head.weight"],
+            arrays["head.bias"],
+            hidden_coef=arrays["hidden.weight"],
+            hidden_intercept=arrays["hidden.bias"],
+        )
+        return LogitSumClassifier.from_models(linear, hidden, temperature=temperature)
+    return TorchBowClassifier.from_arrays(
+        classes,
+        arrays["linear.weight"],
+        arrays["linear.bias"],
+        hidden_coef=arrays.get("hidden.weight"),
+        hidden_intercept=arrays.get("hidden.bias"),
+        temperature=temperature,
+    )
 
 
 def model_kind(clf: TorchBowClassifier | LogitSumClassifier) -> str:
@@ -283,19 +296,11 @@ def _model_hyperparameters(clf: TorchBowClassifier) -> dict[str, Any]:
     return {k: params[k] for k in keys}
 
 
-def _interrupted_save_hint(folder: Path) -> str:
-    """Where the previous bundle is when a save died between its two renames (see save_bundle)."""
-    if folder.exists() or not folder.parent.exists():
-        return ""
-    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"))
-    return f" (a save was interrupted; the previous bundle is complete at {olds[-1]})" if olds else ""
-
-
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise BundleError(f"{path}: missing {what}{_interrupted_save_hint(path.parent)}") from None
+        raise BundleError(f"{path}: missing {what}{interrupted_save_hint(path.parent)}") from None
     except OSError as exc:
         raise BundleError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
 
@@ -307,11 +312,32 @@ def _json(path: Path, data: bytes, what: str) -> Any:
         raise BundleError(f"{path}: {what} is not valid JSON (truncated or corrupted?): {exc}") from exc
 
 
+def _read_weights(paths: BundlePaths, raw: dict[str, bytes], pt_bytes: bytes | None) -> tuple[dict[str, Any], Path]:
+    """The weight arrays by name, from the safetensors file when the manifest lists it (NumPy
+    only), else from the legacy ``.pt`` (``pt_bytes``, through torch); and the file they came from."""
+    if SAFETENSORS in raw:
+        assert paths.root is not None  # only a manifest lists files
+        where = paths.root / SAFETENSORS
+        try:
+            loaded = safetensors.numpy.load(raw[SAFETENSORS])
+        except Exception as exc:  # safetensors raises its own error types on malformed headers
+            raise BundleError(f"{where}: cannot read the weights (not a safetensors file?): {exc}") from exc
+        return {k: np.asarray(v) for k, v in loaded.items()}, where
+    torch = import_torch()
+    try:
+        state = torch.load(io.BytesIO(pt_bytes or b""), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BundleError(f"{paths.weights}: cannot load the weights (truncated or not a state_dict?): {exc}") from exc
+    if not isinstance(state, dict):
+        raise BundleError(f"{paths.weights}: expected a state_dict, got {type(state).__name__}")
+    return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}, paths.weights
+
+
 def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     """Load and verify a bundle folder (or :class:`BundlePaths` for the seed's separate files)."""
     paths = path if isinstance(path, BundlePaths) else BundlePaths.folder(path)
     if paths.root is not None and not paths.root.is_dir():
-        raise BundleError(f"{paths.root}: no bundle folder here{_interrupted_save_hint(paths.root)}")
+        raise BundleError(f"{paths.root}: no bundle folder here{interrupted_save_hint(paths.root)}")
     manifest = None
     raw: dict[str, bytes] = {}
     if paths.manifest is not None and paths.manifest.exists():
@@ -337,7 +363,7 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
                     "sha256 differs): the file is truncated, tampered with, or from another bundle"
                 )
             raw[name] = data
-    weights_bytes = raw.get(WEIGHTS) or _read(paths.weights, "model weights")
+    weights_bytes = None if SAFETENSORS in raw else raw.get(WEIGHTS) or _read(paths.weights, "model weights")
     vocab = _json(paths.vocab, raw.get(VOCAB) or _read(paths.vocab, "vocabulary"), "the vocabulary")
     labels = _json(paths.labels, raw.get(LABELS) or _read(paths.labels, "labels"), "the labels")
     config: dict[str, Any] = {}
@@ -352,30 +378,22 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     if len(set(labels)) != len(labels):
         raise BundleError(f"{paths.labels}: duplicate labels")
 
-    torch = _torch()
-    try:
-        state = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BundleError(f"{paths.weights}: cannot load the weights (truncated or not a state_dict?): {exc}") from exc
-    if not isinstance(state, dict):
-        raise BundleError(f"{paths.weights}: expected a state_dict, got {type(state).__name__}")
-    arrays = {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
+    arrays, weights_file = _read_weights(paths, raw, weights_bytes)
     keys = set(arrays)
-    linear = {"linear.weight", "linear.bias"}
-    mlp = linear | {"hidden.weight", "hidden.bias"}
-    summed = mlp | {"head.weight", "head.bias"}
-    if keys not in (linear, mlp, summed):
+    kind = next((k for k, names in _LAYOUTS.items() if set(names) == keys), None)
+    if kind is None:
         raise BundleError(
-            f"{paths.weights}: unexpected tensors {sorted(keys)}; expected {sorted(linear)} (or a hidden layer)"
+            f"{weights_file}: unexpected tensors {sorted(keys)}; expected one of "
+            + "; ".join(", ".join(sorted(names)) for names in _LAYOUTS.values())
         )
-    if keys == summed and (manifest is None or manifest.get("format_version", 1) < 2):
-        raise BundleError(f"{paths.weights}: a summed linear and hidden-layer model needs a format 2 manifest")
-    if keys == summed:
+    if kind == "linear+mlp" and (manifest is None or manifest.get("format_version", 1) < 2):
+        raise BundleError(f"{weights_file}: a summed linear and hidden-layer model needs a format 2 manifest")
+    if kind == "linear+mlp":
         head = arrays["head.weight"]
         if head.shape != (len(labels), arrays["hidden.weight"].shape[0]) or arrays["head.bias"].shape != (len(labels),):
-            raise BundleError(f"{paths.weights}: head.weight and head.bias do not match hidden.weight and the labels")
+            raise BundleError(f"{weights_file}: head.weight and head.bias do not match hidden.weight and the labels")
         if arrays["linear.weight"].shape[1] != arrays["hidden.weight"].shape[1]:
-            raise BundleError(f"{paths.weights}: linear.weight and hidden.weight take different numbers of features")
+            raise BundleError(f"{weights_file}: linear.weight and hidden.weight take different numbers of features")
 
     featurizer = dict((manifest or {}).get("featurizer") or {})
     hashing = bool(featurizer.get("hashing", False))
@@ -422,27 +440,6 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     temperature = float((manifest or {}).get("temperature", 1.0))
     if not np.isfinite(temperature) or temperature <= 0:
         raise BundleError(f"{paths.manifest}: temperature must be a positive number, got {temperature}")
-    clf: TorchBowClassifier | LogitSumClassifier
-    if keys == summed:
-        clf = LogitSumClassifier.from_models(
-            TorchBowClassifier.from_arrays(np.asarray(labels), arrays["linear.weight"], arrays["linear.bias"]),
-            TorchBowClassifier.from_arrays(
-                np.asarray(labels),
-                arrays["head.weight"],
-                arrays["head.bias"],
-                hidden_coef=arrays["hidden.weight"],
-                hidden_intercept=arrays["hidden.bias"],
-            ),
-            temperature=temperature,
-        )
-    else:
-        clf = TorchBowClassifier.from_arrays(
-            np.asarray(labels),
-            arrays["linear.weight"],
-            arrays["linear.bias"],
-            hidden_coef=arrays.get("hidden.weight"),
-            hidden_intercept=arrays.get("hidden.bias"),
-            temperature=temperature,
-        )
+    clf = _classifier(kind, arrays, labels, temperature)
     warnings = [] if manifest is not None else ["no manifest: a seed bundle, loaded without checksums"]
     return Bundle(paths, vec, clf, config, manifest, warnings)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -10,7 +11,7 @@ import pytest
 
 from intentroute.bundle import FORMAT_VERSION, BundlePaths, load_bundle, save_bundle
 from intentroute.errors import BundleError
-from intentroute.estimators import BowVectorizer, TorchBowClassifier
+from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 
 torch = pytest.importorskip("torch")
 
@@ -39,6 +40,15 @@ def fitted(hidden: int = 0, **vp: object) -> tuple[BowVectorizer, TorchBowClassi
     vec = BowVectorizer(**vp).fit(TEXTS)  # type: ignore[arg-type]
     clf = TorchBowClassifier(epochs=30, random_state=0, hidden_size=hidden).fit(vec.transform(TEXTS), LABELS)
     clf.temperature_ = 1.7
+    return vec, clf
+
+
+def fitted_sum() -> tuple[BowVectorizer, LogitSumClassifier]:
+    vec = BowVectorizer().fit(TEXTS)
+    clf = LogitSumClassifier(
+        linear=TorchBowClassifier(epochs=10, random_state=0),
+        hidden=TorchBowClassifier(epochs=10, random_state=1, hidden_size=4),
+    ).fit(vec.transform(TEXTS), LABELS)
     return vec, clf
 
 
@@ -90,11 +100,50 @@ def test_the_four_seed_files_use_the_seed_layout(tmp_path: Path) -> None:
     assert {"max_vocab", "token_pattern", "ngram_max", "epochs", "batch_size", "learning_rate"} <= set(cfg)
     manifest = json.loads((path / "manifest.json").read_text())
     assert set(manifest["files"]) == {
+        "intent_router.safetensors",
         "intent_router.pt",
         "intent_router_vocab.json",
         "intent_router_labels.json",
         "intent_router_config.json",
     }
+
+
+@pytest.mark.parametrize("hidden", [0, 8, "sum"])
+def test_the_safetensors_weights_are_the_legacy_pt_weights(tmp_path: Path, hidden: int | str) -> None:
+    from safetensors.numpy import load_file
+
+    vec, clf = fitted() if hidden == 0 else fitted(hidden=8) if hidden == 8 else fitted_sum()
+    path = save_bundle(tmp_path / "b", vec, clf)
+    legacy = torch.load(path / "intent_router.pt", weights_only=True)
+    arrays = load_file(path / "intent_router.safetensors")
+    assert list(arrays) == list(legacy) or set(arrays) == set(legacy)
+    for name, tensor in legacy.items():
+        assert np.array_equal(arrays[name], tensor.numpy()), name
+
+
+def test_a_bundle_whose_manifest_lists_safetensors_loads_without_reading_the_pt(tmp_path: Path) -> None:
+    vec, clf = fitted()
+    path = save_bundle(tmp_path / "b", vec, clf)
+    manifest = json.loads((path / "manifest.json").read_text())
+    # the .pt is checked against the manifest (it is listed) but its tensors are not unpickled:
+    # replacing it by a file that torch.load would refuse, with a matching checksum, still loads
+    (path / "intent_router.pt").write_bytes(b"not a torch file")
+    manifest["files"]["intent_router.pt"] = {"sha256": hashlib.sha256(b"not a torch file").hexdigest(), "bytes": 16}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    b = load_bundle(path)
+    assert np.allclose(b.classifier.predict_proba(vec.transform(TEXTS)), clf.predict_proba(vec.transform(TEXTS)))
+
+
+def test_a_corrupt_safetensors_file_is_a_bundle_error_naming_it(tmp_path: Path) -> None:
+    vec, clf = fitted()
+    path = save_bundle(tmp_path / "b", vec, clf)
+    bad = b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage"
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "intent_router.safetensors").write_bytes(bad)
+    manifest["files"]["intent_router.safetensors"] = {"sha256": hashlib.sha256(bad).hexdigest(), "bytes": len(bad)}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"intent_router\.safetensors: cannot read the weights"):
+        load_bundle(path)
 
 
 def write_seed_bundle(folder: Path) -> tuple[dict[str, int], list[str], object]:

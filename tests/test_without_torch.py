@@ -1,9 +1,15 @@
-"""torch is only for training: the rule layer, the cascade and the CLI's route work without it."""
+"""torch is only for training: the whole default cascade (rules and the classifier) and the CLI's
+route work without it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
 
 BLOCK_TORCH = """
 import sys
@@ -45,3 +51,66 @@ main()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("positions_list")
+
+
+def torchless_venv(root: Path) -> Path:
+    """A virtualenv in which torch is not installed: this environment's packages linked into its
+    site-packages one by one, torch's own left out. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
+    python = root / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    parent = Path(sysconfig.get_paths()["purelib"])
+    for entry in parent.iterdir():
+        name = entry.name.lower()
+        if name in ("torch", "torchgen", "functorch") or name.startswith("torch-"):
+            continue
+        (site / entry.name).symlink_to(entry)
+    return python
+
+
+@pytest.fixture(scope="module")
+def no_torch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return torchless_venv(tmp_path_factory.mktemp("venv-without-torch"))
+
+
+def test_in_a_virtualenv_without_torch_the_default_cascade_routes_with_the_classifier(no_torch_python: Path) -> None:
+    code = """
+import importlib.util, json, sys
+assert importlib.util.find_spec("torch") is None, "torch is installed here"
+import intentroute
+cascade = intentroute.default_cascade()
+route = cascade.route("how did my roth do")
+layer = next(layer for layer in cascade.layers if layer.name == "torch_bow")
+print(json.dumps({"intent": route.intent, "layer": route.layer, "extracted": route.extracted,
+                  "torch_loaded": "torch" in sys.modules, "status": layer.status()["torch_available"]}))
+"""
+    out = subprocess.run([str(no_torch_python), "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got == {
+        "intent": "performance",
+        "layer": "torch_bow",
+        "extracted": {"account": "Roth IRA"},
+        "torch_loaded": False,
+        "status": False,
+    }
+
+
+def test_in_a_virtualenv_without_torch_training_says_which_extra_to_install(
+    no_torch_python: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    gen = [str(no_torch_python), "-m", "intentroute", "generate", "--out", str(data), "--size", "300", "--seed", "1"]
+    subprocess.run(gen, check=True, capture_output=True, timeout=120)
+    train = [str(no_torch_python), "-m", "intentroute", "train", "--data", str(data), "--out", str(tmp_path / "b")]
+    out = subprocess.run(train, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "pip install 'intentroute[torch]'" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from .base import LogitsClassifier
-from .torch_ops import ROW_OPTIMIZERS, sparse_matmul, torch_threads
+from .torch_ops import ROW_OPTIMIZERS, import_torch, sparse_matmul, torch_threads
 
 __all__ = ["EpochCallback", "TorchBowClassifier"]
 
@@ -339,8 +339,7 @@ class TorchBowClassifier(LogitsClassifier):
             vi, ti = order[:n_val], order[n_val:]
             val = (X[vi], y_idx[vi])
             X, y_idx = X[ti], y_idx[ti]
-        import torch
-
+        torch = import_torch()
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
         params = self._init_params(torch, X.shape[1], len(self.classes_), gen)
         self.temperature_ = 1.0
@@ -369,8 +368,7 @@ class TorchBowClassifier(LogitsClassifier):
         y_idx = self._encode(y)
         X = self._csr(X)
         rng = np.random.default_rng(self.random_state)
-        import torch
-
+        torch = import_torch()
         if first:
             gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
             params = self._init_params(torch, X.shape[1], len(self.classes_), gen)

@@ -4,8 +4,10 @@ The bundle comes from ``bundle=PATH`` (a folder), an embedded domain name, or th
 ``TORCH_ROUTER_MODEL_PATH`` / ``TORCH_ROUTER_VOCAB_PATH`` / ``TORCH_ROUTER_LABELS_PATH``; by
 default the embedded brokerage bundle. A new bundle written to the path is picked up without a
 restart (one ``stat`` per file at most every ``reload_interval`` seconds); a bad new bundle leaves
-the old model serving and ``status()`` says why. Loading needs torch (the ``[torch]`` extra);
-without it, or without the files, the layer is unavailable and the cascade skips it.
+the old model serving and ``status()`` says why. Scoring is NumPy only, and so is loading a
+bundle this library wrote (its weights are also in safetensors): torch is needed only to train,
+and to load a folder of the legacy pipeline's files alone. Without the files the layer is
+unavailable and the cascade skips it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from .. import legacy
-from ..bundle import MANIFEST, BundlePaths, load_bundle, model_kind, torch_missing_reason
+from ..bundle import MANIFEST, BundlePaths, load_bundle, model_kind
 from ..domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path
 from ..errors import ConfigError, IntentRouteError, LayerUnavailable
+from ..estimators.torch_ops import torch_missing_reason
 from ..hookspecs import hookimpl
 from ..scoring import BowScorer
 from ..types import Candidate, LayerResult
@@ -126,10 +129,6 @@ class TorchBowLayer:
                 return BundlePaths(*files, root)
             bundle = DEFAULT_DOMAIN
         return BundlePaths.folder(domain_file_or_path(bundle, "bundle"))
-
-    @staticmethod
-    def availability() -> str | None:
-        return torch_missing_reason()
 
     # -- loading -----------------------------------------------------------------------------
 
