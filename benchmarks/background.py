@@ -1,6 +1,6 @@
 """With or without the background class: in-domain accuracy and out-of-scope rejection, same run.
 
-    python benchmarks/background.py [--data ../shared/benchmarks]
+    python -m benchmarks.background [--data ../shared/benchmarks]
 
 Generates the brokerage data twice (seed 7, template split; once with ``--background brokerage``),
 trains the default preset on each, and measures, for a cascade of the rules and each model with the
@@ -16,8 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from heldout import brokerage_templates, held_out_row, in_domain_test
-
+from benchmarks.heldout import brokerage_templates, held_out_row, in_domain_test
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
 from intentroute.data import GeneratorConfig, generate, read_jsonl, write_dataset

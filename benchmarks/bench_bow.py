@@ -1,6 +1,6 @@
 """The BoW layer against the seed's pipeline and against standard baselines, in one run, on the same data.
 
-    python benchmarks/bench_bow.py [--size 25000] [--skip-seed] [--json out.json]
+    python -m benchmarks.bench_bow [--size 25000] [--skip-seed] [--json out.json]
 
 Data: the embedded brokerage templates, 25,000 examples, seed 7, split twice: at random (the seed's
 80/10/10) and by template (whole phrasings held out of training). On each split, every pipeline is
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from timing import p50_us, throughput
 
+from benchmarks.timing import p50_us, throughput
 from intentroute.data import GeneratorConfig, generate, load_templates
 from intentroute.domains import domain_path
 from intentroute.estimators import BowVectorizer, TorchBowClassifier

@@ -1,6 +1,6 @@
 """Generation and featurisation of the 25,000-example brokerage dataset, side by side with baselines.
 
-    python benchmarks/bench_data.py [--size 25000] [--json out.json]
+    python -m benchmarks.bench_data [--size 25000] [--json out.json]
 
 Generation: intentroute's generator (random and template split) against a re-implementation of the
 seed's generator (first INTENT_MAX_COMBOS combinations, set-based variants, unseeded shuffle), each in
@@ -29,10 +29,9 @@ kind, size = sys.argv[1], int(sys.argv[2])
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 ts = load_templates(domain_path("brokerage", "templates.json"))
-if kind == "seed":
-    sys.path.insert(0, sys.argv[3])
-    from seed_generator import seed_generate
-    n = len(seed_generate(ts, size))
+if kind == "legacy":
+    from benchmarks.legacy_generator import legacy_generate
+    n = len(legacy_generate(ts, size))
 else:
     ds = generate(ts, GeneratorConfig(size=size, split=kind))
     n = len(ds.train) + len(ds.val) + len(ds.test)
@@ -44,10 +43,11 @@ print(json.dumps({"examples": n, "seconds": secs, "maxrss_mb": rss1, "growth_mb"
 
 def run_generation(kind: str, size: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", GEN_CODE, kind, str(size), str(Path(__file__).parent)],
+        [sys.executable, "-c", GEN_CODE, kind, str(size)],
         capture_output=True,
         text=True,
         check=True,
+        cwd=ROOT,  # (so that the benchmarks package imports)
     )
     return json.loads(out.stdout)
 

@@ -1,6 +1,6 @@
 """What one utterance costs in the embedded default cascade, stage by stage.
 
-    python benchmarks/cascade.py [--data ../shared/benchmarks]
+    python -m benchmarks.cascade [--data ../shared/benchmarks]
 
 ``intentroute.default_cascade()`` (rules, then the classifier, then extraction of the accepted
 intent's parameters) on the embedded model's template-held-out test phrasings (the data of
@@ -9,7 +9,7 @@ files are in --data, on CLINC150's out-of-scope test queries. Per stage, the med
 call (the best of several passes, benchmarks/timing.py): the rules layer alone, the classifier
 layer alone, the extractor alone, and the whole ``route()``; then ``route_batch`` throughput on
 each set as one batch, every utterance in it once (with a baseline without the batch's slot
-memory, ``extract.remembering()``: the extraction then looks again for the slots the classifier
+memory, an extractor without ``remembering()``: the extraction then looks again for the slots the classifier
 found) and which layer decided. The same run measures a baseline cascade whose extractor has
 its own copy of the domain's slots, as before the classifier and the extractor shared them: the
 classifier's slot markers and extraction then each look for the slots in the utterance.
@@ -18,30 +18,22 @@ Those medians are of repeated passes, in which every word has been seen before. 
 routes each utterance once through a newly built cascade, so each word the model's vocabulary
 lacks is scored for the first time (a typo, a name, another domain's words; BANKING77's test
 queries are added for more of them): mean, p50 and p90 of those calls, of the pass with the
-lowest mean of three. Its baseline, timed in the same passes (alternating with the current
-layer, each pass with new cascades), scores such a word as the layer did before, through a
-one-row sparse matrix of the vectorizer's.
+lowest mean of three.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import statistics
-import types
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from heldout import brokerage_templates
-from timing import one_pass_us, p50_us, throughput
-
 import intentroute
+from benchmarks.heldout import brokerage_templates
+from benchmarks.timing import one_pass_us, p50_us, throughput
 from intentroute import Cascade
-from intentroute import cascade as cascade_module
 from intentroute.data import GeneratorConfig, generate, read_jsonl
 from intentroute.extract import ParamExtractor
 
@@ -53,46 +45,25 @@ def held_out_texts() -> list[str]:
     return [e.text for e in generate(brokerage_templates(), GeneratorConfig(seed=7, split="template")).test]
 
 
-@contextlib.contextmanager
-def _batch_without_memory() -> Iterator[None]:
-    """``route_batch`` as before it opened a ``remembering()`` block (the baseline of its row):
-    the extraction then looks again for the slots the classifier found in all but the last few."""
-    saved = cascade_module.remembering
-    cascade_module.remembering = contextlib.nullcontext  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        cascade_module.remembering = saved
+class _ForgetfulExtractor:
+    """The domain's extractor without its ``remembering()`` block: the baseline of the batch row,
+    whose extraction looks again for the slots the classifier found in all but the last few."""
+
+    def __init__(self, extractor: ParamExtractor) -> None:
+        self._extractor = extractor
+
+    def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]:
+        return self._extractor.extract(intent, text)
 
 
-def _unknown_row_through_sparse(model: Any, token: str) -> np.ndarray:
-    """The classifier layer's score row for a word outside the vocabulary, computed as it was
-    before (the baseline of "first sight"): through a one-row sparse matrix."""
-    row = model._unknown.get(token)
-    if row is None:
-        counts = model.vec.count_matrix([[token]])
-        row = np.zeros(model.width + 1)
-        if counts.nnz:
-            row[: model.width] = counts.data.astype(np.float64) @ model.table[counts.indices, : model.width]
-        row[model.width] = model.vec.token_squared_norm(token)
-        model._unknown[token] = row
-    return row  # type: ignore[no-any-return]
-
-
-def first_sight(texts: list[str], passes: int = 3) -> dict[str, list[float]]:
-    """Microseconds of each utterance's one ``route()`` through a newly built cascade, for the
-    current layer and the baseline; of ``passes`` passes each (alternating between the two, each
-    pass with new cascades), the one with the lowest mean."""
-    best: dict[str, list[float]] = {}
+def first_sight(texts: list[str], passes: int = 3) -> list[float]:
+    """Microseconds of each utterance's one ``route()`` through a newly built cascade; of
+    ``passes`` passes (each with a new cascade), the one with the lowest mean."""
+    best: list[float] = []
     for _ in range(passes):
-        for name in ("first sight", "first sight, baseline"):
-            cascade = intentroute.default_cascade()
-            if name.endswith("baseline"):
-                model = cascade.layers[1]._current()  # type: ignore[attr-defined]
-                model._unknown_row = types.MethodType(_unknown_row_through_sparse, model)
-            times = one_pass_us(cascade.route, texts)
-            if name not in best or statistics.mean(times) < statistics.mean(best[name]):
-                best[name] = times
+        times = one_pass_us(intentroute.default_cascade().route, texts)
+        if not best or statistics.mean(times) < statistics.mean(best):
+            best = times
     return best
 
 
@@ -123,21 +94,19 @@ def main() -> None:
         print(f"{name:<40}" + "".join(f"{p50_us(fn, texts):>24.1f}" for texts in sets.values()), flush=True)
     rates = (throughput(shared.route_batch, t, len(t)) for t in sets.values())
     print(f"{'route_batch, utterances/s':<40}" + "".join(f"{r:>24,}" for r in rates))
-    with _batch_without_memory():
-        rates = (throughput(shared.route_batch, t, len(t)) for t in sets.values())
-        print(f"{'route_batch, no batch memory (baseline)':<40}" + "".join(f"{r:>24,}" for r in rates), flush=True)
+    forgetful = Cascade(shared.layers, shared.policies, extractor=_ForgetfulExtractor(extractor))
+    rates = (throughput(forgetful.route_batch, t, len(t)) for t in sets.values())
+    print(f"{'route_batch, no batch memory (baseline)':<40}" + "".join(f"{r:>24,}" for r in rates), flush=True)
     fresh = dict(sets)
     banking_file = args.data / "banking77" / "test.jsonl"
     if banking_file.exists():
         fresh["BANKING77 test"] = read_jsonl(banking_file)[0][: args.n]
     print(f"\n{'first sight: mean / p50 / p90 us':<40}" + "".join(f"{s:>24}" for s in fresh))
-    seen = {name: first_sight(texts) for name, texts in fresh.items()}
-    for row in ("first sight", "first sight, baseline"):
-        cells = []
-        for times in seen.values():
-            v = sorted(times[row])
-            cells.append(f"{statistics.mean(v):.0f} / {v[len(v) // 2]:.0f} / {v[int(0.9 * len(v))]:.0f}")
-        print(f"{row:<40}" + "".join(f"{c:>24}" for c in cells), flush=True)
+    cells = []
+    for texts in fresh.values():
+        v = sorted(first_sight(texts))
+        cells.append(f"{statistics.mean(v):.0f} / {v[len(v) // 2]:.0f} / {v[int(0.9 * len(v))]:.0f}")
+    print(f"{'first sight':<40}" + "".join(f"{c:>24}" for c in cells), flush=True)
     print()
     for name, texts in sets.items():
         decided = Counter(r.layer for r in shared.route_batch(texts))

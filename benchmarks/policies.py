@@ -1,7 +1,7 @@
 """The threshold trade-off of the brokerage default cascade: seed defaults against fitted policies.
 
     make model            # writes build/model-data (the embedded model's data, with its val/test splits)
-    python benchmarks/policies.py [--data ../shared/benchmarks]
+    python -m benchmarks.policies [--data ../shared/benchmarks]
 
 For the classifier's two confidences (its top probability, the seed's; and its in-scope
 probability, ``1 - p(none)``, the embedded domain's), the seed's policies and policies fitted on
@@ -9,29 +9,29 @@ probability, ``1 - p(none)``, the embedded domain's), the seed's policies and po
 background class ``none``), each cascade measured on the held-out test split (in-domain accuracy,
 share answered, precision), on CLINC150's out-of-scope test queries when the files are there
 (share routed to clarify), and on the trade and advice requests of
-``tests/test_brokerage_routing.py`` that the assistant does not serve (how many go to clarify) with
+the domain's ``probes.json`` that the assistant does not serve (how many go to clarify) with
 the served questions in the same words (how many get their intent).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from heldout import probe_counts
 
 import intentroute
+from benchmarks.heldout import probe_counts
 from intentroute import Cascade, Policy
 from intentroute.data import read_jsonl
+from intentroute.domains import load_probes, probe_pairs
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.test_brokerage_routing import SERVED_LOOK_ALIKES, UNSERVED  # noqa: E402
+PROBES = load_probes("brokerage")
+UNSERVED, SERVED_LOOK_ALIKES = PROBES["unserved"], probe_pairs(PROBES["served_look_alikes"])
 
 #: targets fitted on the validation split: name -> fit_policies arguments besides the target (the
 #: last one is make model's rule for the embedded domain's policies.toml)

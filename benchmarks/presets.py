@@ -1,9 +1,9 @@
 """The presets' choices against the alternatives, on brokerage and the public sets, in one run.
 
-    python benchmarks/presets.py [--data ../shared/benchmarks] [--hidden] [--json out.json]
-    python benchmarks/presets.py --validation --grid     # how the linear model's lr and weight decay were chosen
-    python benchmarks/presets.py --validation --pairs    # how the default preset's hidden model was chosen
-    python benchmarks/presets.py --validation --input-dropout   # the linear and the default with input dropout
+    python -m benchmarks.presets [--data ../shared/benchmarks] [--hidden] [--json out.json]
+    python -m benchmarks.presets --validation --grid     # how the linear model's lr and weight decay were chosen
+    python -m benchmarks.presets --validation --pairs    # how the default preset's hidden model was chosen
+    python -m benchmarks.presets --validation --input-dropout   # the linear and the default with input dropout
 
 Each variant is the linear preset with some settings changed, then the default preset (the linear
 model and a 128-unit model, their logits summed); each is trained (featurising included in the

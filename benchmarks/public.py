@@ -1,6 +1,6 @@
 """Public intent benchmarks (BANKING77, CLINC150 with out-of-scope) against standard baselines.
 
-    python benchmarks/public.py [--data ../shared/benchmarks] [--json out.json] [--seeds 10] [--mlp-seeds 0]
+    python -m benchmarks.public [--data ../shared/benchmarks] [--json out.json] [--seeds 10] [--mlp-seeds 0]
 
 On the same splits, in one run: intentroute's estimator with the default preset's settings
 (BowVectorizer + LogitSumClassifier: a linear and a 128-unit TorchBowClassifier, their logits
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from timing import first_pass_us, p50_us
 
+from benchmarks.timing import first_pass_us, p50_us
 from intentroute.tune import lower_bound
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """How much the brokerage held-out accuracy depends on which templates are held out.
 
-    python benchmarks/template_splits.py [--seeds 7 11 13 17 19] [--preset NAME] [--no-slots]
+    python -m benchmarks.template_splits [--seeds 7 11 13 17 19] [--preset NAME] [--no-slots]
                                          [--lr X] [--weight-decay W] [--input-dropout P]
                                          [--fragments on|off]
                                          [--data ../shared/benchmarks]
@@ -10,7 +10,7 @@ brokerage domain's 88-97), and which ones is a draw, so one split's figure moves
 For each seed this script does what ``make model`` does (generate 25,000 examples with the
 background class and a template split, train make model's preset (or ``--preset``) with the
 domain's slot markers (``--no-slots``: without) and make model's learning rate and weight decay
-and input dropout (read from the Makefile's ``model`` target, for the preset that it trains;
+and input dropout (read from the domain's recipe.toml, for the preset that it trains;
 ``--lr``, ``--weight-decay``, ``--input-dropout`` override them), fit the classifier's
 threshold with ``tune --layer torch_bow --target oos_recall:0.8 --confidence 0.95`` on the
 validation split) and measures the domain's
@@ -19,7 +19,7 @@ test queries, the classifier's own accuracy on them, the share of the cascade's 
 right answers with a word the classifier has no feature for, (when the files are there) the share of
 CLINC150's out-of-scope test queries routed to clarify, how many of the request openings that
 name no intent ("what", "how much" ...) and of the short requests ("cash", "my holdings" ...) of
-tests/test_brokerage_routing.py go to clarify and get their intent, and the classifier layer's p50
+the domain's probes.json go to clarify and get their intent, and the classifier layer's p50
 for one utterance. ``--fragments on|off`` generates with or without the background fragments
 (default: as make model does).
 """
@@ -28,53 +28,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from heldout import brokerage_templates, held_out_row, in_domain_test, probe_counts
-from timing import p50_us
 
+from benchmarks.heldout import brokerage_templates, held_out_row, in_domain_test, probe_counts
+from benchmarks.recipe import train_overrides
+from benchmarks.timing import p50_us
 from intentroute import Cascade
 from intentroute.bundle import save_bundle
 from intentroute.config import build_cascade
 from intentroute.data import GeneratorConfig, generate, read_jsonl, write_dataset
-from intentroute.domains import domain_path, load_domain
+from intentroute.domains import domain_path, load_domain, load_probes, load_recipe, probe_pairs
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.train import PRESETS, train
 from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.test_brokerage_routing import FRAGMENTS, SHORT_REQUESTS  # noqa: E402
-
-
-def _model_recipe() -> str:
-    """The Makefile's ``model`` target, up to the blank line after it."""
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    return makefile[makefile.index("\nmodel:") :].split("\n\n", 1)[0]
-
-
-def make_model_overrides() -> dict[str, float]:
-    """The classifier settings the Makefile's ``model`` target passes to ``intentroute train``
-    (``--lr``, ``--weight-decay``, ``--input-dropout``), so this script trains what ``make model`` trains."""
-    recipe = _model_recipe()
-    flags = {"lr": "--lr", "weight_decay": "--weight-decay", "input_dropout": "--input-dropout"}
-    found = {key: re.search(rf"{flag}\s+(\S+)", recipe) for key, flag in flags.items()}
-    return {key: float(m.group(1)) for key, m in found.items() if m}
-
-
-def make_model_preset() -> str:
-    """The preset the Makefile's ``model`` target trains (``--preset``; the CLI's default without it)."""
-    found = re.search(r"--preset\s+(\S+)", _model_recipe())
-    return found.group(1) if found else "default"
-
-
-def make_model_fragments() -> bool:
-    """Whether the Makefile's ``model`` target generates its data with ``--fragments``."""
-    return re.search(r"generate\b[^\n]*--fragments\b", _model_recipe()) is not None
+PROBES = load_probes("brokerage")
+FRAGMENTS, SHORT_REQUESTS = PROBES["fragments"], probe_pairs(PROBES["short_requests"])
 
 
 def main() -> None:
@@ -92,13 +65,14 @@ def main() -> None:
     )
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
-    model_preset = make_model_preset()
+    steps = load_recipe("brokerage")
+    model_preset = steps["train"].get("preset", "default")
     if args.preset is None:
         args.preset = model_preset
-    fragments = make_model_fragments() if args.fragments is None else args.fragments == "on"
+    fragments = bool(steps["generate"].get("fragments")) if args.fragments is None else args.fragments == "on"
     given = {"lr": args.lr, "weight_decay": args.weight_decay, "input_dropout": args.input_dropout}
     # make model's preset with make model's settings; another preset keeps its own
-    recipe = make_model_overrides() if args.preset == model_preset else {}
+    recipe = train_overrides() if args.preset == model_preset else {}
     overrides = {**recipe, **{k: v for k, v in given.items() if v is not None}}
     slots = None if args.no_slots else load_domain("brokerage").slots
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
@@ -143,7 +117,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     print(
         f"fragments_to_clarify: of {len(FRAGMENTS)} request openings, short_requests_right: of "
-        f"{len(SHORT_REQUESTS)} short requests (tests/test_brokerage_routing.py)"
+        f"{len(SHORT_REQUESTS)} short requests (domains/brokerage/probes.json)"
     )
     for key in (
         "cascade_accuracy",

@@ -42,7 +42,7 @@ from .estimators.classifier import TorchBowClassifier
 from .estimators.ensemble import LogitSumClassifier
 from .estimators.torch_ops import import_torch, torch_missing_reason
 from .estimators.vectorizer import BowVectorizer
-from .legacy import CONFIG_FILE, LABELS_FILE, VOCAB_FILE, WEIGHTS_FILE
+from .legacy import CONFIG_FILE, LABELS_FILE, LEGACY_FEATURIZER, VOCAB_FILE, WEIGHTS_FILE
 from .text import TOKEN_PATTERN
 
 __all__ = [
@@ -89,7 +89,7 @@ def _torch_if_installed() -> Any:
 
 @dataclass(frozen=True)
 class BundlePaths:
-    """Where a bundle's files are: a folder, or the seed's three separate paths."""
+    """Where a bundle's files are: a folder, or the legacy pipeline's three separate paths."""
 
     weights: Path
     vocab: Path
@@ -334,7 +334,7 @@ def _read_weights(paths: BundlePaths, raw: dict[str, bytes], pt_bytes: bytes | N
 
 
 def load_bundle(path: str | Path | BundlePaths) -> Bundle:
-    """Load and verify a bundle folder (or :class:`BundlePaths` for the seed's separate files)."""
+    """Load and verify a bundle folder (or :class:`BundlePaths` for the legacy pipeline's separate files)."""
     paths = path if isinstance(path, BundlePaths) else BundlePaths.folder(path)
     if paths.root is not None and not paths.root.is_dir():
         raise BundleError(f"{paths.root}: no bundle folder here{interrupted_save_hint(paths.root)}")
@@ -414,9 +414,11 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     if labels != sorted(labels):
         raise BundleError(f"{paths.labels}: labels must be sorted (the order of the model's outputs)")
 
-    params = {k: featurizer[k] for k in _FEATURIZER_KEYS if k in featurizer and k not in ("max_vocab",)}
-    params.setdefault("ngram_max", int(config.get("ngram_max") or 1))
-    params.setdefault("token_pattern", str(config.get("token_pattern") or TOKEN_PATTERN))
+    # the manifest's settings; what it does not say is the legacy pipeline's (a folder of its files)
+    params = {k: v for k, v in LEGACY_FEATURIZER.items() if k != "max_vocab"}
+    params["ngram_max"] = int(config.get("ngram_max") or 1)
+    params["token_pattern"] = str(config.get("token_pattern") or TOKEN_PATTERN)
+    params.update({k: featurizer[k] for k in _FEATURIZER_KEYS if k in featurizer and k != "max_vocab"})
     if params.get("char_ngrams") is not None:
         params["char_ngrams"] = tuple(params["char_ngrams"])
     try:
@@ -441,5 +443,5 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     if not np.isfinite(temperature) or temperature <= 0:
         raise BundleError(f"{paths.manifest}: temperature must be a positive number, got {temperature}")
     clf = _classifier(kind, arrays, labels, temperature)
-    warnings = [] if manifest is not None else ["no manifest: a seed bundle, loaded without checksums"]
+    warnings = [] if manifest is not None else ["no manifest: a legacy bundle, loaded without checksums"]
     return Bundle(paths, vec, clf, config, manifest, warnings)

@@ -2,7 +2,7 @@
 
 Each layer has a :class:`~intentroute.types.Policy` (threshold, margin, force). When no layer is
 accepted the fallback decides: ``"clarify"`` routes to :data:`~intentroute.types.CLARIFY` with the
-best candidates seen; ``"best"`` returns the first layer's answer, as the seed's ``route_intent``
+best candidates seen; ``"best"`` returns the first layer's answer, as the legacy pipeline's ``route_intent``
 did. Every layer consulted leaves a :class:`~intentroute.types.TraceStep`. Routing never raises
 on a string: a layer that raises or is unavailable is recorded and skipped.
 """
@@ -80,12 +80,12 @@ class Cascade:
         A :class:`Policy` per layer: a mapping by layer name or a sequence aligned with ``layers``.
         A layer without one gets ``Policy()`` (any answer accepted).
     fallback:
-        ``"clarify"`` (default) or ``"best"`` (the seed's: the first layer's answer).
+        ``"clarify"`` (default) or ``"best"`` (the legacy pipeline's: the first layer's answer).
     extractor:
         Optional :class:`Extractor` applied to whichever answer is accepted.
     labels:
         Optional set of intents the application knows; a layer whose top candidate is outside it
-        is not accepted (the trace says so), as the seed ignores unknown torch labels.
+        is not accepted (the trace says so), as the legacy pipeline ignores unknown torch labels.
     max_chars:
         Longer texts are cut to this many characters before any layer sees them
         (``meta["truncated"]`` says so); ``None`` for no limit.

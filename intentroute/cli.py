@@ -156,7 +156,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     "templates_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Template file (the seed's JSON format). Default: the embedded brokerage templates.",
+    help="Template file (the legacy pipeline's JSON format). Default: the embedded brokerage templates.",
 )
 @click.option(
     "--out",
@@ -183,7 +183,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     type=click.Choice(["random", "template"]),
     default="random",
     show_default=True,
-    help="random: examples shuffled 80/10/10 (the seed's); template: whole templates held out of training.",
+    help="random: examples shuffled 80/10/10 (the legacy pipeline's); template: whole templates held out of training.",
 )
 @click.option(
     "--affix-rate",
@@ -298,14 +298,14 @@ def generate(
 )
 @click.option(
     "--preset",
-    type=click.Choice(["default", "linear", "seed", "mlp"]),
+    type=click.Choice(["default", "linear", "mlp", "legacy"]),
     default="default",
     show_default=True,
     help="default: a linear model and a 128-unit hidden-layer model, their logits summed (intentroute's "
     "measured default); linear: the linear model alone (half the training time; the embedded "
-    "model's); seed: the seed's hyper-parameters exactly; mlp: a 512-unit hidden layer (7-10 times "
-    "slower to train). --epochs, --lr, --batch-size, --weight-decay, --input-dropout and --seed set both "
-    "models of the default.",
+    "model's); mlp: a 512-unit hidden layer, the most accurate single model (7-10 times "
+    "slower to train); legacy: the legacy pipeline's features and model exactly. --epochs, --lr, "
+    "--batch-size, --weight-decay, --input-dropout and --seed set both models of the default.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate.")
@@ -376,7 +376,7 @@ def train(
 
         def report(record: dict[str, Any]) -> None:
             model = record.get("model", "")
-            line = f"Epoch {record['epoch']}/{epochs_of[model]} - loss {record['loss']:.3f}"  # the seed's line
+            line = f"Epoch {record['epoch']}/{epochs_of[model]} - loss {record['loss']:.3f}"  # the legacy line
             if "val_accuracy" in record:
                 line += f" - val_acc {record['val_accuracy']:.3f}"
             if model:  # which of the default preset's two models

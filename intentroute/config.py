@@ -208,7 +208,7 @@ def build_cascade(
 def default_config(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
     """The config of ``default_cascade()``: the domain's ``cascade.toml``, the thresholds of its
     ``policies.toml`` (fitted by ``intentroute tune``; the classifier's only for the embedded
-    bundle, not one chosen by :data:`TORCH_BUNDLE_VARIABLES`), then the seed's environment
+    bundle, not one chosen by :data:`TORCH_BUNDLE_VARIABLES`), then the legacy pipeline's environment
     variables (:data:`ENV_OVERRIDES`)."""
     raw_config, _, base = load_config(domain_path(domain, "cascade.toml"))
     data: dict[str, Any] = _resolve_paths(raw_config, base)
@@ -237,7 +237,7 @@ def default_config(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
 
 def _llm_entry() -> dict[str, Any] | None:
     """The LLM layer of the default cascade, present only when an endpoint is configured (as the
-    seed calls its LLM only when ``OPENAI_API_KEY`` is set)."""
+    legacy pipeline calls its LLM only when ``OPENAI_API_KEY`` is set)."""
     if not (env_str("OPENAI_API_KEY") or env_str("INTENTROUTE_LLM_BASE_URL")):
         return None
     threshold = env_unit_float("INTENTROUTE_LLM_THRESHOLD", 0.5)

@@ -22,6 +22,7 @@ from typing import Any
 
 from .env import env_bool, env_positive_int, env_str, env_unit_float
 from .errors import ConfigError
+from .text import TOKEN_PATTERN
 
 __all__ = [
     "CONFIG_FILE",
@@ -56,7 +57,7 @@ LEGACY_FEATURIZER: dict[str, Any] = {
     "sublinear_tf": False,
     "norm": None,
     "lowercase": True,
-    "token_pattern": "[A-Za-z0-9']+",
+    "token_pattern": TOKEN_PATTERN,
 }
 
 #: the variables that point the ``torch_bow`` layer at a bundle given as three files: its

@@ -57,7 +57,7 @@ class BowScorer:
     """A loaded bundle prepared for fast scoring.
 
     With features that add up over an utterance's units (``count`` or ``tfidf`` weights without
-    ``sublinear_tf``, ``norm`` ``None`` or ``"l2_sum"``: the default preset and the seed's), each
+    ``sublinear_tf``, ``norm`` ``None`` or ``"l2_sum"``: the default preset and the legacy pipeline's), each
     unit's contribution to the first layer is computed once: a table row per vocabulary word (the
     word's own feature with all its character n-grams) and per feature column (word n-grams),
     with the unit's squared length in a last column. Scoring an utterance is then a lookup per

@@ -1,6 +1,6 @@
 """Pure text functions: tokenisation, word n-grams and match normalisation.
 
-``tokenize`` and ``word_ngrams`` reproduce the seed pipeline exactly (its vocabularies depend on
+``tokenize`` and ``word_ngrams`` reproduce the legacy pipeline exactly (its vocabularies depend on
 them); ``normalize`` is the Unicode-aware form the rule layer and the extractor match against.
 """
 
@@ -21,7 +21,7 @@ __all__ = [
     "word_ngrams",
 ]
 
-#: The seed's token pattern; bundles record it in ``intent_router_config.json``.
+#: The legacy pipeline's token pattern; bundles record it in ``intent_router_config.json``.
 TOKEN_PATTERN = r"[A-Za-z0-9']+"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 
@@ -30,7 +30,7 @@ _WORD_RE = re.compile(r"[^\W_]+")
 _DROP_APOSTROPHES = str.maketrans("", "", "'\u2019")
 
 
-# For ASCII text, the seed's tokens (runs of [A-Za-z0-9'], lower-cased) are what str.split() leaves
+# For ASCII text, the legacy pipeline's tokens (runs of [A-Za-z0-9'], lower-cased) are what str.split() leaves
 # after mapping every other character to a space: one C pass instead of a regex and a lower() per
 # token (equal on any string: tested against the regex).
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'")
@@ -38,7 +38,7 @@ ASCII_TOKEN_TABLE = {c: chr(c).lower() if chr(c) in _TOKEN_CHARS else " " for c 
 
 
 def tokenize(text: str, pattern: re.Pattern[str] = _TOKEN_RE) -> list[str]:
-    """Split ``text`` into lower-cased tokens exactly as the seed does.
+    """Split ``text`` into lower-cased tokens exactly as the legacy pipeline does.
 
     >>> tokenize("What's TSLA trading at?")
     ["what's", 'tsla', 'trading', 'at']
@@ -49,7 +49,7 @@ def tokenize(text: str, pattern: re.Pattern[str] = _TOKEN_RE) -> list[str]:
 
 
 def word_ngrams(tokens: list[str], ngram_max: int = 2) -> list[str]:
-    """Tokens followed by their n-grams up to ``ngram_max``, joined with ``_`` (the seed's names).
+    """Tokens followed by their n-grams up to ``ngram_max``, joined with ``_`` (the legacy pipeline's names).
 
     >>> word_ngrams(["aapl", "price", "today"], 2)
     ['aapl', 'price', 'today', 'aapl_price', 'price_today']

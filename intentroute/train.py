@@ -16,10 +16,11 @@ from .errors import ConfigError
 from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from .estimators.ensemble import HIDDEN_DEFAULTS, LINEAR_DEFAULTS
 from .estimators.metrics import expected_calibration_error
+from .legacy import LEGACY_FEATURIZER
 
 __all__ = ["PRESETS", "TrainResult", "preset_classifier", "preset_epochs", "train"]
 
-_FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
+_FEATURES: dict[str, Any] = {  # BowVectorizer's defaults, spelt out so a preset never drifts
     "ngram_max": 2,
     "char_ngrams": (3, 4),
     "max_vocab": None,
@@ -28,36 +29,15 @@ _FEATURES: dict[str, Any] = {  # the default's and the mlp preset's
     "norm": "l2_sum",
 }
 
-#: ``seed``: the seed's hyper-parameters exactly (SEED 7, MAX_VOCAB 6000, NGRAM_MAX 2, EPOCHS 12,
-#: BATCH_SIZE 32, LR 1e-2, raw counts, no calibration).
-#: ``linear``: what measured better than the seed's on the template-held-out split
-#: (docs/benchmarks.md): char 3-4 n-grams, TF-IDF, rows scaled by the ``l2_sum`` norm (the accuracy
-#: of sublinear TF-IDF with exact l2 rows, measured on brokerage, BANKING77 and CLINC150, with
-#: per-word scores the layer precomputes), batch 1024 (than 256: as accurate, 2-2.5x faster on the
-#: public sets), lr 6e-2 and weight decay 3e-6, 15 epochs, temperature calibrated on the validation
-#: split. The learning rate and weight decay were chosen on validation data of all three sets (the
-#: brokerage template split's validation templates, a tenth of BANKING77's training set,
-#: CLINC150's validation split) among lr 4e-2 / 6e-2 and weight decay 0 to 3e-5: 3e-6 was best on
-#: all three at 4e-2 and on two at 6e-2 (CLINC150 0.932 against 0.933 at 1e-6), and 6e-2 beat 4e-2
-#: on two of three (docs/benchmarks.md). The default preset until 2026-12-02, and the embedded model's.
-#: ``default``: that linear model and a 128-unit ReLU model (dropout 0.5, row-wise RMSprop, lr 3e-3,
-#: batch 128, 8 epochs) on the same features, each trained on its own, their logits summed
-#: (``LogitSumClassifier``), the sum's temperature calibrated. Chosen on the same validation data
-#: (``benchmarks/presets.py --validation --pairs --seeds 7 8``) among hidden models of 128 to 256
-#: units: the 256-unit one was a little more accurate on the public sets but took over 25 us per
-#: CLINC150 utterance; of the others this one was the best on the brokerage templates, level on
-#: BANKING77 and 0.1 point below the best on CLINC150 (brokerage 0.958, BANKING77 0.926, CLINC150
-#: 0.934; the linear model 0.960 / 0.920 / 0.932). On the test sets (seeds 7-9) 0.954 / 0.928 /
-#: 0.932, the linear model (seed 7) 0.951 / 0.916 / 0.930 (docs/benchmarks.md), for 1.6-2.9 times
-#: the training time and 1.6 times the time per utterance.
-#: ``mlp``: the linear preset's features into one 512-unit ReLU layer with dropout 0.5 (Adam, lr
-#: 2e-3, batch 128, 10 epochs): on BANKING77 1.0 point more accurate than the linear preset and on
-#: CLINC150 0.1, for 7-10 times the training time and a larger model; no better on the brokerage
-#: templates.
+#: The training presets (docs/training.md has the measurements behind each choice):
+#: ``default``, a ``linear`` and a 128-unit hidden-layer model with their logits summed, the most
+#: accurate on all three data sets; ``linear``, the fastest (and the embedded model's); ``mlp``, a
+#: 512-unit hidden layer, the most accurate single model (``TorchBowClassifier()``'s defaults);
+#: ``legacy``, the legacy pipeline's features and model exactly, uncalibrated.
 PRESETS: dict[str, dict[str, Any]] = {
-    "seed": {
-        "vectorizer": {"ngram_max": 2, "max_vocab": 6000},
-        "classifier": {"epochs": 12, "batch_size": 32, "lr": 1e-2, "random_state": 7},
+    "legacy": {
+        "vectorizer": dict(LEGACY_FEATURIZER),
+        "classifier": {"hidden_size": 0, "epochs": 12, "batch_size": 32, "lr": 1e-2, "random_state": 7},
         "calibrate": False,
     },
     "linear": {
@@ -72,8 +52,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "mlp": {
         "vectorizer": dict(_FEATURES),
-        "classifier": {
+        "classifier": {  # TorchBowClassifier's defaults, spelt out
             "hidden_size": 512,
+            "row_optimizer": "adam",
             "dropout": 0.5,
             "epochs": 10,
             "batch_size": 128,

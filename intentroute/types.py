@@ -134,7 +134,7 @@ class Policy:
     """When the cascade accepts a layer's answer.
 
     The top candidate is accepted when its score is at least ``threshold`` and it leads the
-    runner-up by at least ``margin``. ``force`` accepts any non-empty answer (the seed's
+    runner-up by at least ``margin``. ``force`` accepts any non-empty answer (the legacy pipeline's
     ``TORCH_ROUTER_FORCE``).
 
     >>> Policy(threshold=0.75, margin=0.1).decide([Candidate("quotes", 0.9)])

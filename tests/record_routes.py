@@ -3,7 +3,7 @@
 Run ``python -m tests.record_routes`` only when the embedded model or its rules change on
 purpose: the test then proves that every other change (a refactor, a speed-up) leaves each
 decision exactly as it was. The utterances are the held-out test split of ``make model``'s
-data (whole templates the model never saw) and the domain's probe lists.
+data (its recipe.toml's generate options) (whole templates the model never saw) and the domain's probe lists.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import intentroute
+from intentroute.domains import load_probes, load_recipe
 
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "data" / "recorded_routes.jsonl"
@@ -33,17 +34,12 @@ def answer(route: intentroute.Route) -> dict[str, object]:
 
 def utterances() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "intentroute", "generate", "--out", tmp, "--seed", "7", "--split", "template",
-             "--background", "brokerage", "--fragments"],
-            check=True, capture_output=True,
-        )
+        options = [f"--{k}" if v is True else f"--{k}={v}" for k, v in load_recipe("brokerage")["generate"].items()]
+        subprocess.run([sys.executable, "-m", "intentroute", "generate", "--out", tmp, *options], check=True)
         rows = [json.loads(line) for line in Path(tmp, "intent_test.jsonl").read_text(encoding="utf-8").splitlines()]
     texts = [r["text"] for r in rows]
-    probes = json.loads((Path(intentroute.__file__).parent / "domains" / "brokerage" / "probes.json").read_text())
-    for name, group in probes.items():
-        if not name.startswith("_"):
-            texts.extend(group if isinstance(group, list) else [t for ts in group.values() for t in ts])
+    for group in load_probes("brokerage").values():
+        texts.extend(group if isinstance(group, list) else [t for ts in group.values() for t in ts])
     return list(dict.fromkeys(texts))
 
 

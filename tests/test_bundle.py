@@ -12,6 +12,7 @@ import pytest
 from intentroute.bundle import FORMAT_VERSION, BundlePaths, load_bundle, save_bundle
 from intentroute.errors import BundleError
 from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
+from intentroute.legacy import LEGACY_FEATURIZER
 
 torch = pytest.importorskip("torch")
 
@@ -28,11 +29,24 @@ TEXTS = [
 ]
 LABELS = ["quotes"] * 3 + ["cash_balance"] * 3 + ["positions_list"] * 3
 VARIANTS = [
-    {},
-    {"char_ngrams": (3, 4), "weighting": "tfidf", "sublinear_tf": True, "norm": "l2", "max_vocab": None},
-    {"hashing": True, "n_features": 512},
-    {"weighting": "binary"},
-    {"weighting": "tfidf", "norm": "l2_sum", "slots": {"symbol": {"kind": "symbol", "tickers": ["AAPL", "MSFT"]}}},
+    {**LEGACY_FEATURIZER},
+    {
+        **LEGACY_FEATURIZER,
+        "char_ngrams": (3, 4),
+        "weighting": "tfidf",
+        "sublinear_tf": True,
+        "norm": "l2",
+        "max_vocab": None,
+    },
+    {**LEGACY_FEATURIZER, "hashing": True, "n_features": 512},
+    {**LEGACY_FEATURIZER, "weighting": "binary"},
+    {
+        **LEGACY_FEATURIZER,
+        "weighting": "tfidf",
+        "norm": "l2_sum",
+        "slots": {"symbol": {"kind": "symbol", "tickers": ["AAPL", "MSFT"]}},
+    },
+    {},  # the defaults
 ]
 
 
@@ -46,7 +60,7 @@ def fitted(hidden: int = 0, **vp: object) -> tuple[BowVectorizer, TorchBowClassi
 def fitted_sum() -> tuple[BowVectorizer, LogitSumClassifier]:
     vec = BowVectorizer().fit(TEXTS)
     clf = LogitSumClassifier(
-        linear=TorchBowClassifier(epochs=10, random_state=0),
+        linear=TorchBowClassifier(hidden_size=0, epochs=10, random_state=0),
         hidden=TorchBowClassifier(epochs=10, random_state=1, hidden_size=4),
     ).fit(vec.transform(TEXTS), LABELS)
     return vec, clf
@@ -65,11 +79,11 @@ def test_round_trip_predicts_the_same(tmp_path: Path, vp: dict[str, object]) -> 
 
 
 def test_slots_are_kept_in_the_manifest_only_when_set_and_bad_ones_are_refused(tmp_path: Path) -> None:
-    vec, clf = fitted(**VARIANTS[-1])
+    vec, clf = fitted(**VARIANTS[-2])
     save_bundle(tmp_path / "b", vec, clf)
     manifest_path = tmp_path / "b" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    assert manifest["featurizer"]["slots"] == VARIANTS[-1]["slots"]
+    assert manifest["featurizer"]["slots"] == VARIANTS[-2]["slots"]
     assert load_bundle(tmp_path / "b").vectorizer.slot_markers("price of MSFT") == ["xxsymbol"]
     manifest["featurizer"]["slots"] = {"symbol": {"kind": "ticker"}}
     manifest_path.write_text(json.dumps(manifest))
@@ -87,7 +101,7 @@ def test_hidden_layer_model_round_trip(tmp_path: Path) -> None:
 
 
 def test_the_four_seed_files_use_the_seed_layout(tmp_path: Path) -> None:
-    vec, clf = fitted()
+    vec, clf = fitted(**LEGACY_FEATURIZER)
     path = save_bundle(tmp_path / "b", vec, clf)
     state = torch.load(path / "intent_router.pt", weights_only=True)
     assert set(state) == {"linear.weight", "linear.bias"} and tuple(state["linear.weight"].shape) == (
@@ -302,7 +316,7 @@ def test_an_interrupted_swap_points_to_the_previous_bundle(tmp_path: Path) -> No
 
 def test_unfitted_estimators_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="must both be fitted"):
-        save_bundle(tmp_path / "b", BowVectorizer(), TorchBowClassifier())
+        save_bundle(tmp_path / "b", BowVectorizer(), TorchBowClassifier(hidden_size=0))
 
 
 def test_the_same_training_gives_the_same_bytes(tmp_path: Path) -> None:

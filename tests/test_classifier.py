@@ -3,6 +3,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from intentroute.estimators import BowVectorizer
 from intentroute.estimators.classifier import TorchBowClassifier
 from intentroute.estimators.metrics import expected_calibration_error, softmax
+from intentroute.train import PRESETS
 
 pytest.importorskip("torch")
 
@@ -49,9 +51,10 @@ def _expected_failed_checks(estimator: object) -> dict[str, str]:
 
 @parametrize_with_checks(
     [
-        TorchBowClassifier(epochs=40, batch_size=16, lr=5e-2, random_state=0),
+        TorchBowClassifier(hidden_size=0, epochs=40, batch_size=16, lr=5e-2, random_state=0),
         TorchBowClassifier(hidden_size=8, dropout=0.2, epochs=40, batch_size=16, lr=5e-2, random_state=0),
-        TorchBowClassifier(input_dropout=0.3, epochs=40, batch_size=16, lr=5e-2, random_state=0),
+        TorchBowClassifier(hidden_size=0, input_dropout=0.3, epochs=40, batch_size=16, lr=5e-2, random_state=0),
+        TorchBowClassifier(random_state=0),  # the defaults
     ],
     expected_failed_checks=_expected_failed_checks,
 )
@@ -61,7 +64,10 @@ def test_scikit_learn_estimator_checks(estimator: TorchBowClassifier, check: obj
 
 def _fit(**params: object) -> tuple[BowVectorizer, TorchBowClassifier]:
     vec = BowVectorizer().fit(TEXTS)
-    clf = TorchBowClassifier(epochs=40, random_state=0, **params).fit(vec.transform(TEXTS), LABELS)  # type: ignore[arg-type]
+    # the settings these tests were written with (the defaults before they became the mlp preset's)
+    base = {"hidden_size": 0, "dropout": 0.0, "lr": 1e-2, "batch_size": 32, "epochs": 40, "random_state": 0}
+    settings: dict[str, Any] = {**base, **params}
+    clf = TorchBowClassifier(**settings).fit(vec.transform(TEXTS), LABELS)
     return vec, clf
 
 
@@ -80,15 +86,15 @@ def test_fitting_is_reproducible_for_a_fixed_seed() -> None:
     _, b = _fit()
     assert np.array_equal(a.coef_, b.coef_) and np.array_equal(a.intercept_, b.intercept_)
     vec = BowVectorizer().fit(TEXTS)
-    c = TorchBowClassifier(epochs=40, random_state=1).fit(vec.transform(TEXTS), LABELS)
+    c = TorchBowClassifier(hidden_size=0, epochs=40, random_state=1).fit(vec.transform(TEXTS), LABELS)
     assert not np.array_equal(a.coef_, c.coef_)
 
 
 def test_sparse_input_is_never_densified_and_equals_dense_results() -> None:
     vec = BowVectorizer().fit(TEXTS)
     Xs = vec.transform(TEXTS)
-    a = TorchBowClassifier(epochs=20, random_state=0).fit(Xs, LABELS)
-    b = TorchBowClassifier(epochs=20, random_state=0).fit(Xs.toarray(), LABELS)
+    a = TorchBowClassifier(hidden_size=0, epochs=20, random_state=0).fit(Xs, LABELS)
+    b = TorchBowClassifier(hidden_size=0, epochs=20, random_state=0).fit(Xs.toarray(), LABELS)
     assert np.allclose(a.coef_, b.coef_, atol=1e-5)
 
 
@@ -118,7 +124,7 @@ def test_prediction_does_not_need_torch() -> None:
 def test_partial_fit_updates_an_existing_model_with_new_examples() -> None:
     vec = BowVectorizer().fit([*TEXTS, "wire transfer status"])
     X = vec.transform(TEXTS)
-    clf = TorchBowClassifier(random_state=0, lr=5e-2)
+    clf = TorchBowClassifier(hidden_size=0, random_state=0, lr=5e-2)
     classes = ["cash_balance", "positions_list", "quotes"]
     for _ in range(30):
         clf.partial_fit(X, LABELS, classes=classes)
@@ -129,13 +135,15 @@ def test_partial_fit_updates_an_existing_model_with_new_examples() -> None:
     with pytest.raises(ValueError, match="not among classes_"):
         clf.partial_fit(vec.transform(["x"]), ["transfers"])
     with pytest.raises(ValueError, match="classes must be passed"):
-        TorchBowClassifier().partial_fit(X, LABELS)
+        TorchBowClassifier(hidden_size=0).partial_fit(X, LABELS)
 
 
 def test_early_stopping_keeps_the_best_epoch() -> None:
     vec = BowVectorizer().fit(TEXTS)
     X = sp.vstack([vec.transform(TEXTS)] * 5)
-    clf = TorchBowClassifier(epochs=200, early_stopping=True, n_iter_no_change=3, random_state=0, lr=5e-2)
+    clf = TorchBowClassifier(
+        hidden_size=0, epochs=200, early_stopping=True, n_iter_no_change=3, random_state=0, lr=5e-2
+    )
     clf.fit(X, LABELS * 5)
     assert len(clf.history_) < 200 and "val_accuracy" in clf.history_[-1]
 
@@ -143,7 +151,7 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
 def test_validation_data_is_scored_every_epoch() -> None:
     vec = BowVectorizer().fit(TEXTS)
     seen: list[dict[str, object]] = []
-    TorchBowClassifier(epochs=5, random_state=0).fit(
+    TorchBowClassifier(hidden_size=0, epochs=5, random_state=0).fit(
         vec.transform(TEXTS),
         LABELS,
         X_val=vec.transform(TEXTS[:3]),
@@ -157,12 +165,14 @@ def test_class_weight_balanced_and_dict() -> None:
     vec = BowVectorizer().fit(TEXTS)
     X = vec.transform(TEXTS)
     for cw in ("balanced", {"quotes": 2.0}):
-        assert TorchBowClassifier(epochs=5, class_weight=cw, random_state=0).fit(X, LABELS).coef_.shape == (
+        assert TorchBowClassifier(hidden_size=0, epochs=5, class_weight=cw, random_state=0).fit(
+            X, LABELS
+        ).coef_.shape == (
             3,
             X.shape[1],
         )
     with pytest.raises(ValueError, match="unknown classes"):
-        TorchBowClassifier(epochs=1, class_weight={"weather": 2.0}).fit(X, LABELS)
+        TorchBowClassifier(hidden_size=0, epochs=1, class_weight={"weather": 2.0}).fit(X, LABELS)
 
 
 def test_temperature_calibration_uses_scikit_learn_and_lowers_ece() -> None:
@@ -173,11 +183,13 @@ def test_temperature_calibration_uses_scikit_learn_and_lowers_ece() -> None:
     X = sp.csr_matrix(rng.poisson(0.3, size=(600, 40)).astype(np.float32))
     w = rng.normal(size=(40, 3))
     y = (X @ w + rng.gumbel(size=(600, 3)) * 2).argmax(axis=1)
-    clf = TorchBowClassifier(epochs=60, lr=5e-2, random_state=0).fit(X[:300], y[:300])  # overfits: overconfident
+    clf = TorchBowClassifier(hidden_size=0, epochs=60, lr=5e-2, random_state=0).fit(
+        X[:300], y[:300]
+    )  # overfits: overconfident
     clf.calibrate(X[300:], y[300:])
     assert clf.temperature_ > 1.0 and clf.ece_after_ < clf.ece_before_
     ref = CalibratedClassifierCV(
-        FrozenEstimator(TorchBowClassifier(epochs=60, lr=5e-2, random_state=0).fit(X[:300], y[:300])),
+        FrozenEstimator(TorchBowClassifier(hidden_size=0, epochs=60, lr=5e-2, random_state=0).fit(X[:300], y[:300])),
         method="temperature",
     ).fit(X[300:], y[300:])
     assert np.allclose(ref.predict_proba(X[300:]), clf.predict_proba(X[300:]), atol=1e-4)
@@ -189,12 +201,12 @@ def test_expected_calibration_error_and_softmax() -> None:
 
 
 def test_pipeline_grid_search_clone_and_not_fitted() -> None:
-    pipe = Pipeline([("bow", BowVectorizer()), ("clf", TorchBowClassifier(epochs=10, random_state=0))])
+    pipe = Pipeline([("bow", BowVectorizer()), ("clf", TorchBowClassifier(hidden_size=0, epochs=10, random_state=0))])
     grid = GridSearchCV(pipe, {"clf__lr": [1e-2, 5e-2]}, cv=2).fit(TEXTS * 2, LABELS * 2)
     assert grid.best_params_["clf__lr"] in (1e-2, 5e-2)
-    assert clone(TorchBowClassifier(lr=0.3)).get_params()["lr"] == 0.3
+    assert clone(TorchBowClassifier(hidden_size=0, lr=0.3)).get_params()["lr"] == 0.3
     with pytest.raises(NotFittedError):
-        TorchBowClassifier().predict([[1.0]])
+        TorchBowClassifier(hidden_size=0).predict([[1.0]])
 
 
 @pytest.mark.parametrize(
@@ -280,7 +292,7 @@ def test_input_dropout_keeps_or_removes_each_value_and_scales_the_kept(
         ),
         shape=(len(rows), 6),
     )
-    out = TorchBowClassifier(input_dropout=p)._dropped(X, np.random.default_rng(seed))
+    out = TorchBowClassifier(hidden_size=0, input_dropout=p)._dropped(X, np.random.default_rng(seed))
     out.check_format(full_check=True)
     assert out.shape == X.shape and out.dtype == np.float32
     dense, before = out.toarray(), X.toarray()
@@ -291,7 +303,7 @@ def test_input_dropout_keeps_or_removes_each_value_and_scales_the_kept(
 
 def test_input_dropout_drops_its_share_and_keeps_the_expected_input() -> None:
     X = sp.csr_matrix(np.ones((400, 50), dtype=np.float32))
-    out = TorchBowClassifier(input_dropout=0.3)._dropped(X, np.random.default_rng(0))
+    out = TorchBowClassifier(hidden_size=0, input_dropout=0.3)._dropped(X, np.random.default_rng(0))
     assert out.nnz / X.nnz == pytest.approx(0.7, abs=0.01)
     assert float(out.sum()) / float(X.sum()) == pytest.approx(1.0, abs=0.02)
 
@@ -307,8 +319,8 @@ def test_input_dropout_is_reproducible_and_spreads_a_class_over_its_features() -
     y = ["a"] * 100 + ["b"] * 100
     fit = {"epochs": 30, "batch_size": 20, "lr": 5e-2, "weight_decay": 1e-3, "random_state": 0}
     plain = TorchBowClassifier(**fit).fit(X, y)  # type: ignore[arg-type]
-    a = TorchBowClassifier(input_dropout=0.5, **fit).fit(X, y)  # type: ignore[arg-type]
-    b = TorchBowClassifier(input_dropout=0.5, **fit).fit(X, y)  # type: ignore[arg-type]
+    a = TorchBowClassifier(hidden_size=0, input_dropout=0.5, **fit).fit(X, y)  # type: ignore[arg-type]
+    b = TorchBowClassifier(hidden_size=0, input_dropout=0.5, **fit).fit(X, y)  # type: ignore[arg-type]
     assert np.array_equal(a.coef_, b.coef_)
     only_1 = np.array([[0, 1, 0]], dtype=np.float32)
     assert a.decision_function(only_1)[0] < plain.decision_function(only_1)[0]  # (logit of b minus a)
@@ -338,3 +350,13 @@ def test_hidden_layer_rows_of_absent_features_keep_their_initial_weights() -> No
     clf = TorchBowClassifier(hidden_size=8, epochs=5, random_state=0, weight_decay=0.1).fit(X, LABELS)
     init = TorchBowClassifier(hidden_size=8, epochs=1, random_state=0, lr=1e-9).fit(X, LABELS)
     assert np.array_equal(clf.hidden_coef_[:, absent], init.hidden_coef_[:, absent])
+
+
+def test_the_defaults_are_the_mlp_preset_s_and_the_vectorizer_s_the_presets_features() -> None:
+    # the recommended settings (docs/training.md): scikit-learn users get them without a preset
+    mlp = dict(PRESETS["mlp"]["classifier"])
+    assert mlp.pop("random_state") == 7 and TorchBowClassifier().random_state is None
+    assert {k: TorchBowClassifier().get_params()[k] for k in mlp} == mlp
+    features = PRESETS["default"]["vectorizer"]
+    assert {k: BowVectorizer().get_params()[k] for k in features} == features
+    assert PRESETS["linear"]["vectorizer"] == PRESETS["mlp"]["vectorizer"] == features

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 def small(**params: object) -> LogitSumClassifier:
     return LogitSumClassifier(
-        linear=TorchBowClassifier(epochs=30, batch_size=16, lr=5e-2, random_state=0),
+        linear=TorchBowClassifier(hidden_size=0, epochs=30, batch_size=16, lr=5e-2, random_state=0),
         hidden=TorchBowClassifier(
             hidden_size=8, row_optimizer="rowwise_rmsprop", epochs=30, batch_size=16, lr=5e-2, random_state=1
         ),
@@ -37,7 +37,7 @@ def test_the_logits_are_the_two_models_logits_summed() -> None:
     X = vec.transform(TEXTS)
     clf = small().fit(X, LABELS)
     # each model is the one its own parameters fit alone
-    linear = TorchBowClassifier(epochs=30, batch_size=16, lr=5e-2, random_state=0).fit(X, LABELS)
+    linear = TorchBowClassifier(hidden_size=0, epochs=30, batch_size=16, lr=5e-2, random_state=0).fit(X, LABELS)
     hidden = clone(clf.hidden).fit(X, LABELS)
     assert np.array_equal(clf.linear_.coef_, linear.coef_) and np.array_equal(clf.hidden_.coef_, hidden.coef_)
     summed = linear.decision_function(X) + hidden.decision_function(X)
@@ -97,7 +97,7 @@ def test_calibration_fits_one_temperature_of_the_sum() -> None:
     ("params", "fragment"),
     [
         ({"linear": TorchBowClassifier(hidden_size=4)}, "linear must have hidden_size 0"),
-        ({"hidden": TorchBowClassifier()}, "hidden must have hidden_size > 0"),
+        ({"hidden": TorchBowClassifier(hidden_size=0)}, "hidden must have hidden_size > 0"),
         ({"hidden": "mlp"}, "hidden must be a TorchBowClassifier"),
         ({"hidden__row_optimizer": "sgd"}, "row_optimizer"),
     ],
@@ -110,7 +110,7 @@ def test_bad_models_are_value_errors_naming_them(params: dict[str, object], frag
 def test_from_models_refuses_models_of_other_classes() -> None:
     vec = BowVectorizer().fit(TEXTS)
     X = vec.transform(TEXTS)
-    a = TorchBowClassifier(epochs=2).fit(X, LABELS)
+    a = TorchBowClassifier(hidden_size=0, epochs=2).fit(X, LABELS)
     b = TorchBowClassifier(hidden_size=4, epochs=2).fit(X[:6], LABELS[:6])
     with pytest.raises(ValueError, match="different classes"):
         LogitSumClassifier.from_models(a, b)

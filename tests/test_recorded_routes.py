@@ -46,6 +46,9 @@ def test_a_batch_routes_the_recorded_utterances_as_recorded(cascade: intentroute
     for row, route in zip(ROWS, routes, strict=True):
         now = answer(route)
         assert (now["intent"], now["layer"], now["extracted"], now["missing"]) == (
-            row["intent"], row["layer"], row["extracted"], row["missing"]
+            row["intent"],
+            row["layer"],
+            row["extracted"],
+            row["missing"],
         ), row["text"]
         assert now["confidence"] == pytest.approx(row["confidence"], abs=1e-9), row["text"]

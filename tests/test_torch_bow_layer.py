@@ -20,6 +20,7 @@ from intentroute.domains import domain_path, load_domain
 from intentroute.errors import ConfigError, LayerUnavailable
 from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from intentroute.layers.torch_bow import TorchBowLayer
+from intentroute.legacy import LEGACY_FEATURIZER
 from intentroute.policies import load_policies
 from intentroute.scoring import BowScorer
 
@@ -41,7 +42,7 @@ SEED_STATUS_KEYS = {
 
 def make_bundle(path: Path, texts: list[str], labels: list[str], **vp: object) -> Path:
     vec = BowVectorizer(**vp).fit(texts)  # type: ignore[arg-type]
-    clf = TorchBowClassifier(epochs=40, random_state=0).fit(vec.transform(texts), labels)
+    clf = TorchBowClassifier(hidden_size=0, epochs=40, random_state=0).fit(vec.transform(texts), labels)
     return save_bundle(path, vec, clf)
 
 
@@ -99,8 +100,9 @@ def test_missing_artifacts_make_the_layer_unavailable_and_the_cascade_skips_it(t
     assert route.intent == "clarify" and route.trace[0].outcome == "unavailable"
 
 
-def test_without_torch_the_layer_is_unavailable_with_the_pip_hint() -> None:
-    code = """
+def test_without_torch_a_folder_of_legacy_files_alone_is_unavailable_with_the_pip_hint(tmp_path: Path) -> None:
+    write_seed_bundle(tmp_path / "legacy")  # the .pt only: no safetensors weights to read
+    code = f"""
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
@@ -111,8 +113,10 @@ import importlib.util
 real_find_spec = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
 import intentroute
-route = intentroute.default_cascade().route("how did my roth do")
-step = route.trace[1]
+from intentroute.layers.torch_bow import TorchBowLayer
+cascade = intentroute.Cascade([TorchBowLayer({str(tmp_path / "legacy")!r})])
+route = cascade.route("how did my roth do")
+step = route.trace[0]
 assert step.layer == "torch_bow" and step.outcome == "unavailable", step
 assert "pip install 'intentroute[torch]'" in step.reason, step.reason
 print(route.intent)
@@ -292,17 +296,49 @@ SLOTS = {
     "timeframe": {"kind": "lookup", "values": {"today": "1D"}, "patterns": {r"\b(\d) ?days?\b": "{1}D"}},
 }
 FEATURE_SETTINGS = [
-    {},  # the seed's: raw counts, no norm
-    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None},  # the default
-    {"weighting": "tfidf", "norm": "l2", "sublinear_tf": True, "char_ngrams": (3, 4)},  # the general path
-    {"weighting": "binary", "char_ngrams": (2, 3)},
-    {"hashing": True, "n_features": 64, "char_ngrams": (3, 3), "norm": "l2_sum"},
-    {"ngram_max": 3, "weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 3)},
-    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (2, 3), "max_vocab": 20},  # words cut from the vocabulary
-    {"weighting": "tfidf", "norm": "l2_sum", "token_pattern": r"[A-Za-z_]+"},  # no fast tokeniser
-    {"weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 4), "max_vocab": None, "slots": SLOTS},
-    {"weighting": "tfidf", "norm": "l2", "sublinear_tf": True, "char_ngrams": (3, 4), "slots": SLOTS},
-    {"hashing": True, "n_features": 64, "char_ngrams": (3, 3), "norm": "l2_sum", "slots": SLOTS},
+    {**LEGACY_FEATURIZER},  # the legacy pipeline's: raw counts, no norm
+    {
+        **LEGACY_FEATURIZER,
+        "weighting": "tfidf",
+        "norm": "l2_sum",
+        "char_ngrams": (3, 4),
+        "max_vocab": None,
+    },  # the default
+    {
+        **LEGACY_FEATURIZER,
+        "weighting": "tfidf",
+        "norm": "l2",
+        "sublinear_tf": True,
+        "char_ngrams": (3, 4),
+    },  # the general path
+    {**LEGACY_FEATURIZER, "weighting": "binary", "char_ngrams": (2, 3)},
+    {**LEGACY_FEATURIZER, "hashing": True, "n_features": 64, "char_ngrams": (3, 3), "norm": "l2_sum"},
+    {**LEGACY_FEATURIZER, "ngram_max": 3, "weighting": "tfidf", "norm": "l2_sum", "char_ngrams": (3, 3)},
+    {
+        **LEGACY_FEATURIZER,
+        "weighting": "tfidf",
+        "norm": "l2_sum",
+        "char_ngrams": (2, 3),
+        "max_vocab": 20,
+    },  # words cut from the vocabulary
+    {**LEGACY_FEATURIZER, "weighting": "tfidf", "norm": "l2_sum", "token_pattern": r"[A-Za-z_]+"},  # no fast tokeniser
+    {
+        **LEGACY_FEATURIZER,
+        "weighting": "tfidf",
+        "norm": "l2_sum",
+        "char_ngrams": (3, 4),
+        "max_vocab": None,
+        "slots": SLOTS,
+    },
+    {
+        **LEGACY_FEATURIZER,
+        "weighting": "tfidf",
+        "norm": "l2",
+        "sublinear_tf": True,
+        "char_ngrams": (3, 4),
+        "slots": SLOTS,
+    },
+    {**LEGACY_FEATURIZER, "hashing": True, "n_features": 64, "char_ngrams": (3, 3), "norm": "l2_sum", "slots": SLOTS},
 ]
 
 
@@ -316,7 +352,7 @@ def fast_model(
     clf: Any
     if hidden == "sum":
         clf = LogitSumClassifier(
-            linear=TorchBowClassifier(epochs=20, random_state=0),
+            linear=TorchBowClassifier(hidden_size=0, epochs=20, random_state=0),
             hidden=TorchBowClassifier(epochs=20, random_state=1, hidden_size=8, row_optimizer="rowwise_rmsprop"),
         ).fit(X, FAST_LABELS)
     else:
@@ -383,7 +419,7 @@ def test_many_intents_score_like_the_estimators_even_when_exp_would_overflow(wei
     texts = [f"{how} number {i} word{i} w{i % 7}" for how in ("intent", "ask") for i in range(80)]
     labels = [f"i{i:02d}" for _ in range(2) for i in range(80)]  # 80 classes: the wide path
     vec = BowVectorizer(**FEATURE_SETTINGS[1]).fit(texts)  # type: ignore[arg-type]
-    clf = TorchBowClassifier(epochs=30, lr=0.1, random_state=0).fit(vec.transform(texts), labels)
+    clf = TorchBowClassifier(hidden_size=0, epochs=30, lr=0.1, random_state=0).fit(vec.transform(texts), labels)
     clf.coef_ = clf.coef_ * weight_scale
     model = BowScorer.from_estimators(vec, clf)
     probes = [*texts[:5], "", "word3 word4", "unknownword", "intent"]

@@ -62,8 +62,8 @@ def test_cli_train_refuses_to_overwrite_without_force(data_dir: Path, tmp_path: 
     assert (tmp_path / "b" / "mine.txt").read_text() == "keep me"
 
 
-def test_seed_preset_uses_the_seed_hyperparameters(data_dir: Path) -> None:
-    result = train(data_dir, "seed", overrides={"epochs": 2})
+def test_the_legacy_preset_uses_the_legacy_pipeline_s_hyperparameters(data_dir: Path) -> None:
+    result = train(data_dir, "legacy", overrides={"epochs": 2})
     vec, clf = result.vectorizer, result.classifier
     assert (vec.max_vocab, vec.ngram_max, vec.char_ngrams, vec.weighting) == (6000, 2, None, "count")
     assert (clf.batch_size, clf.lr, clf.random_state, clf.temperature_) == (32, 1e-2, 7, 1.0)

@@ -1,4 +1,4 @@
-"""Augmentation: the seed's variants and affixes, and a seeded character-noise channel.
+"""Augmentation: the legacy pipeline's variants and affixes, and a seeded character-noise channel.
 
 Every function that draws takes a :class:`random.Random`, so a seed reproduces the output in any
 process; nothing iterates over a ``set`` of strings (its order changes between processes).
@@ -41,7 +41,7 @@ KEYBOARD_NEIGHBOURS: dict[str, str] = _neighbours()
 
 
 def variants(text: str, typos: Mapping[str, Sequence[str]], symbols: Sequence[str] = ()) -> list[str]:
-    """The seed's variants of ``text``, in a fixed order, without duplicates.
+    """The legacy pipeline's variants of ``text``, in a fixed order, without duplicates.
 
     The text itself, lower-cased, without ``?.!,``, each configured typo substituted, and for a
     performance question about a symbol, ``"<SYM> perf"`` and ``"<SYM> performance"``. Unlike the

@@ -1,8 +1,8 @@
 """The dataset generator: templates -> balanced, de-duplicated, split JSONL files.
 
-Unlike the seed's generator it draws slot combinations uniformly from *all* combinations (the seed
-kept the first ``INTENT_MAX_COMBOS``, so a two-slot template only ever saw the first few values of
-the first slot), is reproducible for a seed in any process, drops texts that two intents share, and
+Unlike the legacy pipeline's generator it draws slot combinations uniformly from *all* combinations
+(that one kept the first ``INTENT_MAX_COMBOS``, so a two-slot template only ever saw the first few values of
+the first slot), is reproducible for a random seed in any process, drops texts that two intents share, and
 can hold whole templates out of training (``split="template"``) so validation and test accuracy
 measure generalisation to phrasings the model never saw.
 """
@@ -42,10 +42,10 @@ Split = Literal["random", "template"]
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """How to generate. ``size`` and ``max_combos`` default to the seed's environment variables.
+    """How to generate. ``size`` and ``max_combos`` default to the legacy pipeline's environment variables.
 
     ``affix_rate``: share of examples given a random prefix and suffix; ``noise_rate``: share given
-    one character-level typing error; ``variants``: add the seed's case/punctuation/typo variants.
+    one character-level typing error; ``variants``: add the legacy pipeline's case/punctuation/typo variants.
     ``fragments``: add to the training split, as the background class ``background`` (which the
     templates must have), the opening words the domain's requests share ("what", "how much",
     "what is my"; :mod:`intentroute.data.fragments`), each as found, capitalised and with a

@@ -1,6 +1,6 @@
-"""Utterance templates: the seed's JSON format, validated, with Chatito-style extensions.
+"""Utterance templates: the legacy pipeline's JSON format, validated, with Chatito-style extensions.
 
-The file (the seed's ``ml/intent_templates.json`` works as is)::
+The file (the legacy pipeline's ``ml/intent_templates.json`` works as is)::
 
     {
       "intents": {

@@ -8,6 +8,7 @@ default. :func:`load_domain` also accepts the path of a folder in the same shape
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "domain_path",
     "load_domain",
     "load_probes",
+    "load_recipe",
     "probe_pairs",
 ]
 
@@ -164,3 +166,20 @@ def load_probes(domain: str | Path = DEFAULT_DOMAIN) -> dict[str, Any]:
 def probe_pairs(group: dict[str, list[str]]) -> list[tuple[str, str]]:
     """``(text, intent)`` pairs of a probe group that maps intents to texts."""
     return [(text, intent) for intent, texts in group.items() for text in texts]
+
+
+def load_recipe(domain: str | Path = DEFAULT_DOMAIN) -> dict[str, dict[str, Any]]:
+    """The domain's ``recipe.toml``: how its embedded bundle is built, as the options of each
+    ``intentroute`` command (``generate``, ``train``, ``tune``) by their command-line names.
+
+    >>> load_recipe("brokerage")["train"]["preset"]
+    'linear'
+    """
+    where = domain_path(domain, "recipe.toml")
+    try:
+        data = tomllib.loads(where.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read recipe file: {exc}", source=str(where)) from exc
+    if not all(isinstance(data.get(k, {}), dict) for k in ("generate", "train", "tune")):
+        raise ConfigError("a recipe holds [generate], [train] and [tune] tables of options", source=str(where))
+    return data

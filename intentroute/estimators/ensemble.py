@@ -21,6 +21,7 @@ __all__ = ["HIDDEN_DEFAULTS", "LINEAR_DEFAULTS", "LogitSumClassifier"]
 
 #: the linear model's settings when ``linear`` is None: the ``linear`` preset's (intentroute.train)
 LINEAR_DEFAULTS: dict[str, Any] = {
+    "hidden_size": 0,
     "epochs": 15,
     "batch_size": 1024,
     "lr": 6e-2,
@@ -71,7 +72,7 @@ class LogitSumClassifier(LogitsClassifier):
     >>> X = np.array([[1, 0], [0, 1]] * 10, dtype=np.float32)
     >>> y = ["quotes", "facts"] * 10
     >>> clf = LogitSumClassifier(
-    ...     linear=TorchBowClassifier(epochs=30, random_state=0),
+    ...     linear=TorchBowClassifier(hidden_size=0, epochs=30, random_state=0),
     ...     hidden=TorchBowClassifier(hidden_size=8, epochs=30, random_state=0),
     ... ).fit(X, y)
     >>> clf.predict([[1, 0], [0, 1]]).tolist()

@@ -1,4 +1,4 @@
-"""``BowVectorizer``: the seed's bag-of-words features as a scikit-learn transformer."""
+"""``BowVectorizer``: the legacy pipeline's bag-of-words features as a scikit-learn transformer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sklearn.utils import murmurhash3_32
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError
+from ..legacy import LEGACY_FEATURIZER
 from ..slots import slots_from_spec
 from ..text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
 
@@ -42,28 +43,32 @@ def stable_hash(feature: str, n_features: int) -> int:
 class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Word (and optional character) n-gram counts of utterances, as a sparse float32 matrix.
 
-    With the defaults it reproduces the seed's features exactly: tokens ``[A-Za-z0-9']+``
-    lower-cased, word bigrams named ``a_b``, a vocabulary of the ``max_vocab`` most frequent
-    features (ties alphabetical) numbered in that order, raw counts.
+    The defaults are the features measured best on brokerage, BANKING77 and CLINC150 (every
+    preset but ``legacy`` uses them, docs/training.md): tokens ``[A-Za-z0-9']+`` lower-cased, word
+    uni- and bigrams (``a_b``), character 3-4-grams within words, every feature kept, TF-IDF
+    weights, rows scaled by ``l2_sum``. With ``char_ngrams=None, max_vocab=6000,
+    weighting="count", norm=None`` (:data:`intentroute.legacy.LEGACY_FEATURIZER`) it reproduces
+    the legacy pipeline's features exactly: a vocabulary of the 6,000 most frequent features
+    (ties alphabetical) numbered in that order, raw counts.
 
     Parameters
     ----------
     ngram_max : int, default=2
         Word n-grams from 1 to ``ngram_max``.
-    char_ngrams : tuple of (int, int) or None, default=None
-        Word-bounded character n-gram range, e.g. ``(3, 5)``, for robustness to typos.
-    max_vocab : int or None, default=6000
-        Keep the most frequent features (seed ordering). ``None`` keeps all. Ignored with hashing.
+    char_ngrams : tuple of (int, int) or None, default=(3, 4)
+        Word-bounded character n-gram range, for robustness to typos; ``None``: words only.
+    max_vocab : int or None, default=None
+        Keep the most frequent features (the legacy ordering). ``None`` keeps all. Ignored with hashing.
     hashing : bool, default=False
         Map features to ``n_features`` columns with murmurhash3 instead of a vocabulary: no cap,
         no vocabulary to store, stable across processes; collisions add up.
     n_features : int, default=2**18
         Number of columns when ``hashing`` is true.
-    weighting : {"count", "binary", "tfidf"}, default="count"
-        Raw counts (seed), presence, or counts times smoothed inverse document frequency.
+    weighting : {"count", "binary", "tfidf"}, default="tfidf"
+        Raw counts (the legacy pipeline's), presence, or counts times smoothed inverse document frequency.
     sublinear_tf : bool, default=False
         Use ``1 + log(count)`` instead of the count.
-    norm : {None, "l2", "l2_sum"}, default=None
+    norm : {None, "l2", "l2_sum"}, default="l2_sum"
         ``"l2"`` scales each row to unit Euclidean length. ``"l2_sum"`` divides each row by the
         square root of the sum of the squared lengths of its *units* — each word occurrence with
         its character n-grams, each word n-gram occurrence — which equals the l2 length when no two
@@ -72,7 +77,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         reused (the ``torch_bow`` layer's fast path). Needs ``sublinear_tf=False`` and no
         ``binary`` weighting, which are not additive over units.
     lowercase : bool, default=True
-        Lower-case tokens (the seed does).
+        Lower-case tokens (the legacy pipeline does).
     token_pattern : str, default="[A-Za-z0-9']+"
         The tokeniser's regular expression.
     slots : mapping or None, default=None
@@ -86,23 +91,26 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     Examples
     --------
-    >>> vec = BowVectorizer().fit(["AAPL price", "price of MSFT", "price"])
-    >>> vec.get_feature_names_out()[:3].tolist()
-    ['price', 'aapl', 'aapl_price']
-    >>> vec.transform(["price price aapl"]).toarray().tolist()
+    >>> texts = ["AAPL price", "price of MSFT", "price"]
+    >>> vec = BowVectorizer().fit(texts)
+    >>> [f for f in vec.get_feature_names_out() if "#" not in f]  # "#" marks a character n-gram
+    ['price', 'aapl', 'aapl_price', 'msft', 'of', 'of_msft', 'price_of']
+    >>> from intentroute.legacy import LEGACY_FEATURIZER
+    >>> legacy = BowVectorizer(**LEGACY_FEATURIZER).fit(texts)
+    >>> legacy.transform(["price price aapl"]).toarray().tolist()
     [[2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
     """
 
     def __init__(
         self,
         ngram_max: int = 2,
-        char_ngrams: tuple[int, int] | None = None,
-        max_vocab: int | None = 6000,
+        char_ngrams: tuple[int, int] | None = (3, 4),
+        max_vocab: int | None = None,
         hashing: bool = False,
         n_features: int = 2**18,
-        weighting: str = "count",
+        weighting: str = "tfidf",
         sublinear_tf: bool = False,
-        norm: str | None = None,
+        norm: str | None = "l2_sum",
         lowercase: bool = True,
         token_pattern: str = TOKEN_PATTERN,
         slots: Mapping[str, Any] | None = None,
@@ -328,7 +336,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             self.vocabulary_: dict[str, int] | None = None
             self.n_features_out_ = int(self.n_features)
         else:
-            # the seed's frequencies: every feature of every text; a token's character n-grams
+            # the legacy pipeline's frequencies: every feature of every text; a token's character n-grams
             # count once per occurrence of the token, so they are added per distinct token
             freq: Counter[str] = Counter()
             token_freq: Counter[str] = Counter()
@@ -411,7 +419,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             names[i] = f
         return np.asarray(names, dtype=object)
 
-    # -- the seed's vocabulary file ------------------------------------------------------------
+    # -- the legacy pipeline's vocabulary file ------------------------------------------------------------
 
     @classmethod
     def from_vocabulary(
@@ -422,13 +430,16 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         token_pattern: str = TOKEN_PATTERN,
         **params: Any,
     ) -> BowVectorizer:
-        """A fitted vectorizer from a seed vocabulary (``{feature: column}``, columns 0..n-1)."""
+        """A fitted vectorizer from a legacy vocabulary (``{feature: column}``, columns 0..n-1);
+        the settings not given are the legacy pipeline's (:data:`~intentroute.legacy.LEGACY_FEATURIZER`)."""
         cols = sorted(vocabulary.values())
         if cols != list(range(len(cols))):
             raise ValueError("vocabulary columns must be exactly 0..n-1")
-        if params.get("weighting", "count") == "tfidf":
-            raise ValueError("a seed vocabulary has no document frequencies; use count or binary weighting")
-        vec = cls(ngram_max=ngram_max, token_pattern=token_pattern, max_vocab=len(cols) or None, **params)
+        settings = {**LEGACY_FEATURIZER, **params, "ngram_max": ngram_max, "token_pattern": token_pattern}
+        if settings["weighting"] == "tfidf":
+            raise ValueError("a legacy vocabulary has no document frequencies; use count or binary weighting")
+        settings["max_vocab"] = len(cols) or None
+        vec = cls(**settings)
         vec._validate_params_()
         vec._pattern_ = re.compile(token_pattern)
         vec._char_cache_ = {}
@@ -438,7 +449,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return vec
 
     def save_vocabulary(self, path: str | Path) -> None:
-        """Write the vocabulary as the seed's ``intent_router_vocab.json``."""
+        """Write the vocabulary as the legacy pipeline's ``intent_router_vocab.json``."""
         check_is_fitted(self, "n_features_out_")
         if self.vocabulary_ is None:
             raise ValueError("a hashing vectorizer has no vocabulary to save")
@@ -446,7 +457,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     @classmethod
     def load_vocabulary(cls, path: str | Path, **params: Any) -> BowVectorizer:
-        """Read the seed's ``intent_router_vocab.json`` into a fitted vectorizer."""
+        """Read the legacy pipeline's ``intent_router_vocab.json`` into a fitted vectorizer."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a vocabulary file holds a JSON object of feature -> column")

@@ -1,6 +1,6 @@
 """The trained bag-of-words layer (``torch_bow``): a bundle's classifier, answering in microseconds.
 
-The bundle comes from ``bundle=PATH`` (a folder), an embedded domain name, or the seed's
+The bundle comes from ``bundle=PATH`` (a folder), an embedded domain name, or the legacy pipeline's
 ``TORCH_ROUTER_MODEL_PATH`` / ``TORCH_ROUTER_VOCAB_PATH`` / ``TORCH_ROUTER_LABELS_PATH``; by
 default the embedded brokerage bundle. A new bundle written to the path is picked up without a
 restart (one ``stat`` per file at most every ``reload_interval`` seconds); a bad new bundle leaves
@@ -41,7 +41,8 @@ class TorchBowLayer:
     ----------
     bundle:
         A bundle folder, or an embedded domain name (``"brokerage"``). ``None`` (default): the
-        seed's ``TORCH_ROUTER_*_PATH`` variables when set, else the embedded brokerage bundle.
+        legacy ``TORCH_ROUTER_*_PATH`` variables when set (:mod:`intentroute.legacy`), else the
+        embedded brokerage bundle.
     name:
         The layer's name in the cascade.
     top_k:
@@ -58,7 +59,7 @@ class TorchBowLayer:
         is left out of the candidates.
     confidence:
         What the top candidate's score (the number the cascade's threshold sees) is.
-        ``"probability"`` (default, the seed's): the top intent's probability. ``"in_scope"``: the
+        ``"probability"`` (default, the legacy pipeline's): the top intent's probability. ``"in_scope"``: the
         probability that the utterance is in scope, ``1 - p(background class)``, for bundles
         trained with a background class (others are scored by ``"probability"``; ``status()``
         says which one is in effect); runners-up keep their probabilities, so a margin still

@@ -52,7 +52,7 @@ def _affix(text: str, prefixes: list[str], suffixes: list[str], slots: dict[str,
     return " ".join(p for p in (prefix.strip(), text.strip(), suffix.strip()) if p).strip()
 
 
-def seed_generate(templates: Any, target: int, max_combos: int = 200) -> list[dict[str, str]]:
+def legacy_generate(templates: Any, target: int, max_combos: int = 200) -> list[dict[str, str]]:
     """The seed's algorithm on intentroute's parsed templates (first surface form of each)."""
     items: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
