@@ -17,6 +17,7 @@ from typing import Any, Literal
 from .errors import ConfigError, LayerUnavailable
 from .protocol import Extractor, RouterLayer
 from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep, ranked
+from .validation import is_number
 
 __all__ = ["FALLBACKS", "Cascade", "Extractor", "Policy"]  # Extractor and Policy: re-exported
 
@@ -137,10 +138,10 @@ class Cascade:
             raise ConfigError(f"extractor {extractor!r} has no extract(intent, text) method")
         self.extractor = extractor
         self.labels: frozenset[str] | None = frozenset(labels) if labels is not None else None
-        if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1):
+        if max_chars is not None and not is_number(max_chars, 1, integer=True):
             raise ConfigError(f"max_chars must be a positive integer or None, got {max_chars!r}")
         self.max_chars = max_chars
-        if isinstance(trace_top, bool) or not isinstance(trace_top, int) or trace_top < 1:
+        if not is_number(trace_top, 1, integer=True):
             raise ConfigError(f"trace_top must be a positive integer, got {trace_top!r}")
         self.trace_top = trace_top
 

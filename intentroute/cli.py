@@ -16,7 +16,7 @@ from . import evaluate as ev
 from ._version import __version__
 from .bundle import save_bundle
 from .config import build_cascade, default_cascade
-from .data import GeneratorConfig, load_templates, merge_templates, read_jsonl, write_dataset
+from .data import GeneratorConfig, format_summary, load_templates, merge_templates, read_jsonl, write_dataset
 from .data import generate as run_generate
 from .domains import domain_file_or_path, domain_path, load_domain
 from .errors import ConfigError, IntentRouteError
@@ -537,47 +537,6 @@ def tune(
         click.echo(f"warning: no policy reaches {result.goal}; these give the highest {measure} found", err=True)
     if out_file is not None:
         click.echo(f"wrote {out_file}")
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """A one-screen text summary of a generated dataset."""
-    cfg = summary["config"]
-    lines = [
-        f"templates: {summary['templates_file']} ({summary['templates']} templates)",
-        f"seed {cfg['seed']}, split {cfg['split']}, size {summary['size']} of {cfg['size']} requested, "
-        f"max combos {cfg['max_combos']}",
-        f"{'intent':<20}{'train':>7}{'val':>6}{'test':>6}{'templates':>11}",
-    ]
-    for intent, row in summary["per_intent"].items():
-        held = f" ({row['held_out_templates']} held out)" if row.get("held_out_templates") else ""
-        lines.append(f"{intent:<20}{row['train']:>7}{row['val']:>6}{row['test']:>6}{row['templates']:>11}{held}")
-    sp = summary["splits"]
-    lines.append(f"{'total':<20}{sp['train']:>7}{sp['val']:>6}{sp['test']:>6}")
-    cov = ", ".join(f"{k} {v['seen']}/{v['values']}" for k, v in summary["slot_coverage"].items())
-    lines.append(f"slot coverage: {cov}")
-    lines.append(
-        f"affixed {summary['affix_share']:.1%}, typing noise {summary['noise_share']:.1%}, "
-        f"variants {summary['variant_share']:.1%}"
-    )
-    conflicts = summary["conflicts"]
-    lines.append(
-        f"conflicting texts dropped: {conflicts['texts']}"
-        + (f" (e.g. {', '.join(map(repr, conflicts['sample'][:3]))})" if conflicts["texts"] else "")
-    )
-    if "fragments" in summary:
-        lines.append(
-            f"background fragments: {summary['fragments']} added to train as {summary['config']['background']!r}"
-        )
-    if "extra" in summary:
-        e = summary["extra"]
-        lines.append(
-            f"extra examples: {e['added']} of {e['given']} added to train "
-            f"({e['duplicates']} duplicates, {e['unknown_intent']} with unknown intents skipped)"
-        )
-    if summary["shortfall"]:
-        short = ", ".join(f"{k} -{v}" for k, v in summary["shortfall"].items())
-        lines.append(f"shortfall (not enough distinct texts): {short}")
-    return "\n".join(lines)
 
 
 def main() -> None:

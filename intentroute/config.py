@@ -34,6 +34,7 @@ from .errors import ConfigError, IntentRouteError
 from .plugins import factory_parameters, layer_registry
 from .policies import load_policies
 from .types import Policy
+from .validation import is_number
 
 __all__ = ["build_cascade", "default_cascade", "default_config", "load_config"]
 
@@ -68,7 +69,7 @@ def _resolve_paths(value: Any, base: Path | None) -> Any:
 def _policy(entry: Mapping[str, Any], where: str, layer: str) -> Policy:
     for key in ("threshold", "margin"):
         v = entry.get(key, 0.0)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+        if not is_number(v, 0.0, 1.0):
             raise ConfigError(f"must be a number in [0, 1], got {v!r}", source=where, layer=layer, param=key, value=v)
     force = entry.get("force", False)
     if not isinstance(force, bool):

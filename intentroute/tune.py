@@ -32,6 +32,7 @@ from scipy.stats import beta
 from .errors import ConfigError
 from .policies import write_policies
 from .types import CLARIFY, OUT_OF_SCOPE, LayerResult, Policy
+from .validation import is_number
 
 __all__ = [
     "THRESHOLDS",
@@ -175,7 +176,7 @@ def fit_policies(
     names the layers whose policies are fitted (default: all); the others keep their policies.
     """
     kind, level = parse_target(target)
-    if confidence is not None and (isinstance(confidence, bool) or not 0.0 < confidence < 1.0):
+    if confidence is not None and (not is_number(confidence) or not 0.0 < confidence < 1.0):
         raise ConfigError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}", param="confidence")
     if confidence is not None and kind == "accuracy":
         raise ConfigError(

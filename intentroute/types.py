@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .validation import is_number
+
 __all__ = [
     "CLARIFY",
     "OUT_OF_SCOPE",
@@ -65,7 +67,7 @@ class Candidate:
         if not isinstance(self.intent, str) or not self.intent:
             raise ValueError(f"Candidate intent must be a non-empty string, got {self.intent!r}")
         score = self.score
-        if isinstance(score, bool) or not isinstance(score, int | float):
+        if not is_number(score):
             raise ValueError(f"Candidate score must be a number, got {score!r}")
         if not (0.0 <= float(score) <= 1.0):  # also rejects NaN
             raise ValueError(f"Candidate score must lie in [0, 1], got {score!r} for {self.intent!r}")
@@ -148,7 +150,7 @@ class Policy:
     def __post_init__(self) -> None:
         for name in ("threshold", "margin"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (0.0 <= v <= 1.0):
+            if not is_number(v, 0.0, 1.0):
                 raise ValueError(f"Policy {name} must be a number in [0, 1], got {v!r}")
             object.__setattr__(self, name, float(v))
         if not isinstance(self.force, bool):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+
+from benchmarks.venvs import torchless_venv
 
 BLOCK_TORCH = """
 import sys
@@ -51,28 +52,6 @@ main()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("positions_list")
-
-
-def torchless_venv(root: Path) -> Path:
-    """A virtualenv in which torch is not installed: this environment's packages linked into its
-    site-packages one by one, torch's own left out. Returns its python."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
-    python = root / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    parent = Path(sysconfig.get_paths()["purelib"])
-    for entry in parent.iterdir():
-        name = entry.name.lower()
-        if name in ("torch", "torchgen", "functorch") or name.startswith("torch-"):
-            continue
-        (site / entry.name).symlink_to(entry)
-    return python
 
 
 @pytest.fixture(scope="module")

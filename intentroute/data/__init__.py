@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .fragments import background_fragments
-from .generate import Dataset, Example, GeneratorConfig, generate, write_dataset
+from .generate import Dataset, Example, GeneratorConfig, format_summary, generate, write_dataset
 from .jsonl import read_jsonl, read_jsonl_rows
 from .templates import Template, TemplateSet, load_templates, merge_templates
 
@@ -14,6 +14,7 @@ __all__ = [
     "Template",
     "TemplateSet",
     "background_fragments",
+    "format_summary",
     "generate",
     "load_templates",
     "merge_templates",

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from ..text import tokenize
+from ..validation import is_number
 from .templates import PLACEHOLDER_RE, TemplateSet
 
 __all__ = ["background_fragments", "common_words", "fragment_forms"]
@@ -60,7 +61,7 @@ def background_fragments(
     ``requests`` are texts of the domain's intents (e.g. what the generator made): a fragment
     whose tokens are those of one of them is a request, not a fragment, and is left out.
     """
-    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1:
+    if not is_number(max_words, 1, integer=True):
         raise ValueError(f"max_words must be a positive integer, got {max_words!r}")
     common = common_words(templates, background=background, share=share)
     whole = {" ".join(tokenize(t)) for t in requests}

@@ -21,6 +21,7 @@ from .. import legacy
 from .._io import atomic_write_files
 from ..errors import ConfigError
 from ..text import tokenize
+from ..validation import is_number
 from .augment import add_affixes, char_noise, variants
 from .fragments import background_fragments, fragment_forms
 from .templates import PLACEHOLDER_RE, Template, TemplateSet
@@ -30,6 +31,7 @@ __all__ = [
     "Dataset",
     "Example",
     "GeneratorConfig",
+    "format_summary",
     "generate",
     "render_template",
     "write_dataset",
@@ -67,15 +69,15 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         for name in ("size", "max_combos"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_number(v, 1, integer=True):
                 raise ConfigError(f"must be a positive integer, got {v!r}", param=name, value=v)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+        if not is_number(self.seed, integer=True):
             raise ConfigError(f"must be an integer, got {self.seed!r}", param="seed", value=self.seed)
         if self.split not in ("random", "template"):
             raise ConfigError(f"must be 'random' or 'template', got {self.split!r}", param="split", value=self.split)
         for name in ("affix_rate", "noise_rate", "val_fraction", "test_fraction"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+            if not is_number(v, 0.0, 1.0):
                 raise ConfigError(f"must be a number in [0, 1], got {v!r}", param=name, value=v)
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ConfigError("val_fraction + test_fraction must leave room for training data")
@@ -380,3 +382,44 @@ def write_dataset(dataset: Dataset, out_dir: str | Path, *, overwrite: bool = Fa
     files[summary_path] = (json.dumps(dataset.summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     atomic_write_files(files)
     return list(files)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A one-screen text summary of a generated dataset."""
+    cfg = summary["config"]
+    lines = [
+        f"templates: {summary['templates_file']} ({summary['templates']} templates)",
+        f"seed {cfg['seed']}, split {cfg['split']}, size {summary['size']} of {cfg['size']} requested, "
+        f"max combos {cfg['max_combos']}",
+        f"{'intent':<20}{'train':>7}{'val':>6}{'test':>6}{'templates':>11}",
+    ]
+    for intent, row in summary["per_intent"].items():
+        held = f" ({row['held_out_templates']} held out)" if row.get("held_out_templates") else ""
+        lines.append(f"{intent:<20}{row['train']:>7}{row['val']:>6}{row['test']:>6}{row['templates']:>11}{held}")
+    sp = summary["splits"]
+    lines.append(f"{'total':<20}{sp['train']:>7}{sp['val']:>6}{sp['test']:>6}")
+    cov = ", ".join(f"{k} {v['seen']}/{v['values']}" for k, v in summary["slot_coverage"].items())
+    lines.append(f"slot coverage: {cov}")
+    lines.append(
+        f"affixed {summary['affix_share']:.1%}, typing noise {summary['noise_share']:.1%}, "
+        f"variants {summary['variant_share']:.1%}"
+    )
+    conflicts = summary["conflicts"]
+    lines.append(
+        f"conflicting texts dropped: {conflicts['texts']}"
+        + (f" (e.g. {', '.join(map(repr, conflicts['sample'][:3]))})" if conflicts["texts"] else "")
+    )
+    if "fragments" in summary:
+        lines.append(
+            f"background fragments: {summary['fragments']} added to train as {summary['config']['background']!r}"
+        )
+    if "extra" in summary:
+        e = summary["extra"]
+        lines.append(
+            f"extra examples: {e['added']} of {e['given']} added to train "
+            f"({e['duplicates']} duplicates, {e['unknown_intent']} with unknown intents skipped)"
+        )
+    if summary["shortfall"]:
+        short = ", ".join(f"{k} -{v}" for k, v in summary["shortfall"].items())
+        lines.append(f"shortfall (not enough distinct texts): {short}")
+    return "\n".join(lines)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
+from ..validation import is_number
 
 __all__ = ["PLACEHOLDER_RE", "Template", "TemplateSet", "expand_syntax", "load_templates", "merge_templates"]
 
@@ -207,7 +208,7 @@ def _template(
     if not isinstance(text, str) or not text.strip():
         raise _fail(where, f"intent {intent!r}: template #{index} must be a non-empty string, got {text!r:.80}")
     loc = f"intent {intent!r}: template {text!r}"
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 1000:
+    if not is_number(weight, 0, 1000) or weight == 0:
         raise _fail(where, f"{loc}: weight must be a number in (0, 1000], got {weight!r}")
     key = " ".join(text.split())
     if key in owner:

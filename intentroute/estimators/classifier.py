@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from ..validation import is_number
 from .base import LogitsClassifier
 from .torch_ops import ROW_OPTIMIZERS, import_torch, sparse_matmul, torch_threads
 
@@ -137,8 +138,7 @@ class TorchBowClassifier(LogitsClassifier):
     def _check_params(self) -> None:
         def num(name: str, lo: float, hi: float, integer: bool = False) -> None:
             v = getattr(self, name)
-            kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-            if isinstance(v, bool) or not isinstance(v, kinds) or not lo <= v <= hi:
+            if not is_number(v, lo, hi, integer=integer):
                 raise ValueError(f"TorchBowClassifier: {name} must be in [{lo}, {hi}], got {v!r}")
 
         num("hidden_size", 0, 1 << 16, integer=True)

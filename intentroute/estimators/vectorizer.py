@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..legacy import LEGACY_FEATURIZER
 from ..slots import slots_from_spec
 from ..text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
+from ..validation import is_number
 
 __all__ = ["SLOT_MARKER_PREFIX", "BowVectorizer", "stable_hash"]
 
@@ -137,13 +138,13 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def _validate_params_(self) -> None:
         def positive_int(name: str, value: Any) -> None:
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            if not is_number(value, 1, integer=True):
                 raise ValueError(f"BowVectorizer: {name} must be a positive integer, got {value!r}")
 
         positive_int("ngram_max", self.ngram_max)
         if self.char_ngrams is not None:
             lo_hi = tuple(self.char_ngrams)
-            if len(lo_hi) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in lo_hi):
+            if len(lo_hi) != 2 or not all(is_number(v, integer=True) for v in lo_hi):
                 raise ValueError(f"BowVectorizer: char_ngrams must be (lo, hi) integers, got {self.char_ngrams!r}")
             if not 1 <= lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"BowVectorizer: char_ngrams needs 1 <= lo <= hi, got {self.char_ngrams!r}")

@@ -27,6 +27,7 @@ from ..errors import ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..text import normalize
 from ..types import Candidate, LayerResult
+from ..validation import is_number
 
 __all__ = ["DEFAULT_MODEL", "LLMLayer"]
 
@@ -152,7 +153,7 @@ class LLMLayer:
         name: str = "llm",
     ) -> None:
         def number(param: str, value: Any, lo: float, hi: float) -> float:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            if not is_number(value, lo, hi):
                 raise ConfigError(f"must be a number in [{lo}, {hi}], got {value!r}", param=param, value=value)
             return float(value)
 

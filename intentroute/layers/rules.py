@@ -17,7 +17,6 @@ in [0, 1] and every matched rule is listed as evidence.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..text import PhraseTable, normalize
 from ..types import Candidate, LayerResult, ranked
+from ..validation import is_number
 
 __all__ = ["Rule", "RuleLayer", "load_rules"]
 
@@ -101,13 +101,7 @@ def load_rules(source: Mapping[str, Any] | str | Path) -> tuple[list[Rule], str]
 
 def _make_rule(where: str, intent: str, kind: str, pattern: Any, weight: Any) -> Rule:
     loc = f"intent {intent!r}: {kind}[{pattern!r}]"
-    if (
-        isinstance(weight, bool)
-        or not isinstance(weight, int | float)
-        or not math.isfinite(weight)
-        or not -1.0 <= weight <= 1.0
-        or weight == 0
-    ):
+    if not is_number(weight, -1.0, 1.0) or weight == 0:
         raise ConfigError(f"{loc}: weight must be a non-zero number in [-1, 1], got {weight!r}", source=where)
     if not isinstance(pattern, str) or not pattern.strip():
         raise ConfigError(f"{loc}: pattern must be a non-empty string", source=where)
@@ -158,7 +152,7 @@ class RuleLayer:
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
         self.name = name
-        if isinstance(min_score, bool) or not isinstance(min_score, int | float) or not 0.0 <= min_score <= 1.0:
+        if not is_number(min_score, 0.0, 1.0):
             raise ConfigError(f"must be a number in [0, 1], got {min_score!r}", param="min_score", value=min_score)
         self.min_score = float(min_score)
         self.intents: tuple[str, ...] = tuple(dict.fromkeys(r.intent for r in self.rules))

@@ -27,6 +27,7 @@ from ..estimators.torch_ops import torch_missing_reason
 from ..hookspecs import hookimpl
 from ..scoring import BowScorer
 from ..types import Candidate, LayerResult
+from ..validation import is_number
 
 __all__ = ["CONFIDENCES", "TorchBowLayer"]
 
@@ -82,15 +83,15 @@ class TorchBowLayer:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        if not is_number(top_k, 1, integer=True):
             raise ConfigError(f"must be a positive integer, got {top_k!r}", param="top_k", value=top_k)
-        if isinstance(reload_interval, bool) or not isinstance(reload_interval, int | float):
+        if not is_number(reload_interval):
             raise ConfigError(
                 f"must be a number of seconds, got {reload_interval!r}",
                 param="reload_interval",
                 value=reload_interval,
             )
-        if isinstance(min_known_words, bool) or not isinstance(min_known_words, int) or min_known_words < 0:
+        if not is_number(min_known_words, 0, integer=True):
             raise ConfigError(
                 f"must be an integer >= 0, got {min_known_words!r}",
                 param="min_known_words",
