@@ -18,12 +18,12 @@ from .bundle import save_bundle
 from .config import build_cascade, default_cascade
 from .data import GeneratorConfig, format_summary, load_templates, merge_templates, read_jsonl, write_dataset
 from .data import generate as run_generate
-from .domains import domain_file_or_path, domain_path, load_domain
+from .domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path, load_domain
 from .errors import ConfigError, IntentRouteError
 from .plugins import layer_registry
 from .train import preset_epochs
 from .train import train as run_train
-from .tune import fit_policies, save_policies
+from .tune import fit_policies, parse_target, save_policies
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -240,7 +240,7 @@ def generate(
 
     if templates_path is not None and not templates_path.exists():
         raise click.BadParameter(f"file {str(templates_path)!r} does not exist", param_hint="--templates")
-    templates = load_templates(templates_path or domain_path("brokerage", "templates.json"))
+    templates = load_templates(templates_path or domain_path(DEFAULT_DOMAIN, "templates.json"))
     if background is not None:
         bg_path = domain_file_or_path(background, "background.json")
         if not bg_path.exists():
@@ -455,11 +455,20 @@ def evaluate(
             raise click.UsageError("--bundle evaluates a bundle; --cascade/--config evaluate a cascade: pick one")
         report = ev.evaluate_cascade(_cascade(config_path), texts, labels, groups=groups)
     else:
-        report = ev.evaluate_bundle(bundle_dir or domain_path("brokerage", "bundle"), texts, labels, groups=groups)
+        report = ev.evaluate_bundle(bundle_dir or domain_path(DEFAULT_DOMAIN, "bundle"), texts, labels, groups=groups)
     report["data"] = str(data_file)
     if report_dir is not None:
         ev.write_report(report, report_dir)
     click.echo(json.dumps(report, indent=2) if as_json else ev.format_report(report))
+
+
+def _target(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--target checked before anything runs: a bad one is a usage error (exit 2)."""
+    try:
+        parse_target(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return value
 
 
 @cli.command()
@@ -475,6 +484,7 @@ def evaluate(
     "--target",
     default="accuracy",
     show_default=True,
+    callback=_target,
     help="'accuracy' (rejections count as errors), 'precision:P' (most coverage at precision >= P) or "
     "'oos_recall:R' (most in-scope texts answered correctly while >= R of the out-of-scope ones go to clarify).",
 )
@@ -515,10 +525,15 @@ def tune(
 
     if out_file is not None and out_file.exists() and not force:
         raise click.UsageError(f"{out_file} exists; pass --force to replace it")
+    cascade = _cascade(config_path)
+    unknown = sorted(set(layers) - set(cascade.layer_names))
+    if unknown:
+        raise click.BadParameter(
+            f"no layer {', '.join(map(repr, unknown))} in the cascade (its layers: {', '.join(cascade.layer_names)})",
+            param_hint="--layer",
+        )
     texts, labels = read_jsonl(data_file)
-    result = fit_policies(
-        _cascade(config_path), texts, labels, target=target, confidence=confidence, layers=list(layers) or None
-    )
+    result = fit_policies(cascade, texts, labels, target=target, confidence=confidence, layers=list(layers) or None)
     if out_file is not None:
         save_policies(out_file, result, note=f" from {data_file.name}")
     if as_json:

@@ -216,3 +216,12 @@ def test_cli_tune_fits_one_layer_and_keeps_the_other(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "(kept)" in out.stdout.split("rules:")[1].splitlines()[0]
     assert set(load_policies(tmp_path / "p.toml")) == {"torch_bow"}
+
+
+def test_cli_tune_usage_errors_exit_2_before_any_work(tmp_path: Path) -> None:
+    data = tmp_path / "val.jsonl"
+    data.write_text('{"text": "cash", "intent": "cash_balance"}\n', encoding="utf-8")
+    bad_target = run_cli("tune", "--data", str(data), "--target", "recall:2")
+    assert bad_target.returncode == 2 and "--target" in bad_target.stderr, bad_target.stderr
+    bad_layer = run_cli("tune", "--data", str(data), "--layer", "nope")
+    assert bad_layer.returncode == 2 and "no layer 'nope'" in bad_layer.stderr, bad_layer.stderr

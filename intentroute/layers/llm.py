@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..domains import load_domain
+from ..domains import DEFAULT_DOMAIN, load_domain
 from ..errors import ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..text import normalize
@@ -142,7 +142,7 @@ class LLMLayer:
         deadline: float = 10.0,
         max_retries: int = 2,
         backoff: float = 0.25,
-        domain: str | None = "brokerage",
+        domain: str | None = DEFAULT_DOMAIN,
         intents: Mapping[str, str] | None = None,
         examples: Sequence[Sequence[str]] | None = None,
         cache_size: int = 1024,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import read_toml_or_json
-from ..domains import domain_file_or_path
+from ..domains import DEFAULT_DOMAIN, domain_file_or_path
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..text import PhraseTable, normalize
@@ -141,7 +141,7 @@ class RuleLayer:
 
     def __init__(
         self,
-        rules: Mapping[str, Any] | str | Path = "brokerage",
+        rules: Mapping[str, Any] | str | Path = DEFAULT_DOMAIN,
         *,
         name: str = "rules",
         min_score: float = 0.0,
