@@ -41,15 +41,20 @@ lint: $(VENV)/.test-installed
 model: $(VENV)/.test-installed
 	$(PY) -m benchmarks.recipe --run
 
+# Speed and accuracy against baselines, each script in one run (docs/benchmarks.md has the tables);
+# the public sets only when ../shared/benchmarks is there (pass --data DIR to a script otherwise).
+SHARED ?= ../shared/benchmarks
 bench: $(VENV)/.test-installed
 	$(PIP) install fasttext-wheel
-	$(PY) benchmarks/bench_data.py
-	$(PY) benchmarks/bench_bow.py
-	$(PY) benchmarks/presets.py
-	$(PY) benchmarks/template_splits.py
-	$(PY) benchmarks/cascade.py
-	@if [ -d ../shared/benchmarks ]; then $(PY) benchmarks/public.py --data ../shared/benchmarks; \
-	else echo "benchmarks/public.py skipped: no ../shared/benchmarks (pass --data DIR)"; fi
+	$(PY) -m benchmarks.bench_data
+	$(PY) -m benchmarks.bench_bow
+	$(PY) -m benchmarks.cascade
+	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.presets
+	$(PY) -m benchmarks.template_splits
+	@if [ -d $(SHARED) ]; then $(PY) -m benchmarks.public --data $(SHARED) && \
+		$(PY) -m benchmarks.sklearn_defaults --data $(SHARED); \
+	else echo "benchmarks.public and benchmarks.sklearn_defaults skipped: no $(SHARED)"; fi
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

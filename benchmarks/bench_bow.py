@@ -1,15 +1,15 @@
-"""The BoW layer against the seed's pipeline and against standard baselines, in one run, on the same data.
+"""The BoW layer against the legacy pipeline and against standard baselines, in one run, on the same data.
 
-    python -m benchmarks.bench_bow [--size 25000] [--skip-seed] [--json out.json]
+    python -m benchmarks.bench_bow [--size 25000] [--skip-legacy] [--json out.json]
 
-Data: the embedded brokerage templates, 25,000 examples, seed 7, split twice: at random (the seed's
+Data: the embedded brokerage templates, 25,000 examples, seed 7, split twice: at random (the legacy pipeline's
 80/10/10) and by template (whole phrasings held out of training). On each split, every pipeline is
 trained on the train part and scored on the test part:
 
-- seed-equivalent: a faithful re-implementation of the seed's train_intent_router.py and
+- legacy-equivalent: a faithful re-implementation of the legacy pipeline's train_intent_router.py and
   TorchRouter (dense 6,000-wide vectors built one example at a time, DataLoader batch 32,
   nn.Linear, Adam lr 1e-2, 12 epochs; prediction builds a dense vector per utterance);
-- intentroute --preset seed and --preset default (BowVectorizer + TorchBowClassifier);
+- intentroute --preset legacy and --preset default (BowVectorizer + TorchBowClassifier);
 - scikit-learn LogisticRegression on the default preset's features;
 - fastText (2-gram, 25 epochs), when the fasttext package imports.
 
@@ -32,12 +32,12 @@ import numpy as np
 from benchmarks.timing import p50_us, throughput
 from intentroute.data import GeneratorConfig, generate, load_templates
 from intentroute.domains import domain_path
-from intentroute.estimators import BowVectorizer, TorchBowClassifier
-from intentroute.train import PRESETS
+from intentroute.estimators import BowVectorizer
+from intentroute.train import PRESETS, preset_classifier
 
 
-# -- the seed's pipeline, re-implemented faithfully -------------------------------------------------
-def seed_pipeline(
+# -- the legacy pipeline, re-implemented faithfully -------------------------------------------------
+def legacy_pipeline(
     train: list[tuple[str, str]],
 ) -> tuple[Callable[[str], tuple[str, float]], Callable[[list[str]], Any]]:
     import random
@@ -106,9 +106,9 @@ def seed_pipeline(
     return predict, predict_batch
 
 
-def run_seed_equivalent(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, Any]:
+def run_legacy_equivalent(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    predict, predict_batch = seed_pipeline(train)
+    predict, predict_batch = legacy_pipeline(train)
     secs = time.perf_counter() - t0
     texts = [t for t, _ in test]
     acc = float(np.mean([p == y for p, (_, y) in zip(predict_batch(texts), test, strict=True)]))
@@ -127,7 +127,7 @@ def run_intentroute(preset: str, train: list[tuple[str, str]], test: list[tuple[
     t0 = time.perf_counter()
     vec = BowVectorizer(**spec["vectorizer"])
     X = vec.fit_transform([t for t, _ in train])
-    clf = TorchBowClassifier(**spec["classifier"]).fit(X, [y for _, y in train])
+    clf = preset_classifier(preset).fit(X, [y for _, y in train])
     secs = time.perf_counter() - t0
     texts = [t for t, _ in test]
     model = BowScorer.from_estimators(vec, clf)
@@ -199,7 +199,7 @@ def run_fasttext(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=25000)
-    ap.add_argument("--skip-seed", action="store_true", help="skip the (slow) seed-equivalent pipeline")
+    ap.add_argument("--skip-legacy", action="store_true", help="skip the (slow) legacy-equivalent pipeline")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     templates = load_templates(domain_path("brokerage", "templates.json"))
@@ -209,13 +209,13 @@ def main() -> None:
         train = [(e.text, e.intent) for e in ds.train]
         test = [(e.text, e.intent) for e in ds.test]
         runs: list[tuple[str, Callable[..., dict[str, Any] | None], tuple[Any, ...]]] = [
-            ("seed-equivalent (dense, batch 32)", run_seed_equivalent, ()),
-            ("intentroute --preset seed", run_intentroute, ("seed",)),
+            ("legacy-equivalent (dense, batch 32)", run_legacy_equivalent, ()),
+            ("intentroute --preset legacy", run_intentroute, ("legacy",)),
             ("intentroute --preset default", run_intentroute, ("default",)),
             ("sklearn LogisticRegression (default features)", run_logreg, ()),
             ("fastText (2-grams, 25 epochs)", run_fasttext, ()),
         ]
-        if args.skip_seed:
+        if args.skip_legacy:
             runs = runs[1:]
         for name, run, extra in runs:
             r = run(*extra, train, test)
@@ -233,13 +233,13 @@ def main() -> None:
             f"{tpl.get('accuracy', float('nan')):>14.3f}{rnd.get('p50_us', float('nan')):>9.1f}"
             f"{rnd.get('batch_per_s', 0):>10,}"
         )
-    seed = results.get("seed-equivalent (dense, batch 32)", {}).get("random")
+    legacy = results.get("legacy-equivalent (dense, batch 32)", {}).get("random")
     ours = results["intentroute --preset default"]["random"]
-    if seed:
+    if legacy:
         print(
-            f"\ndefault vs seed-equivalent: training {seed['train_s'] / ours['train_s']:.1f}x faster, "
-            f"single-utterance p50 {seed['p50_us'] / ours['p50_us']:.1f}x faster, "
-            f"batch {ours['batch_per_s'] / seed['batch_per_s']:.0f}x"
+            f"\ndefault vs legacy-equivalent: training {legacy['train_s'] / ours['train_s']:.1f}x faster, "
+            f"single-utterance p50 {legacy['p50_us'] / ours['p50_us']:.1f}x faster, "
+            f"batch {ours['batch_per_s'] / legacy['batch_per_s']:.0f}x"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

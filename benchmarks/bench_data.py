@@ -3,10 +3,10 @@
     python -m benchmarks.bench_data [--size 25000] [--json out.json]
 
 Generation: intentroute's generator (random and template split) against a re-implementation of the
-seed's generator (first INTENT_MAX_COMBOS combinations, set-based variants, unseeded shuffle), each in
+legacy pipeline's generator (first INTENT_MAX_COMBOS combinations, set-based variants, unseeded shuffle), each in
 a fresh subprocess so its peak resident memory (ru_maxrss) is its own; "growth" is the peak minus
 the peak after imports. Featurisation of the train split:
-BowVectorizer (seed settings, + char n-grams, + hashing) against the seed's per-example dense torch
+BowVectorizer (legacy settings, + char n-grams, + hashing) against the legacy pipeline's per-example dense torch
 encoding and scikit-learn's CountVectorizer with the same tokens and bigrams.
 """
 
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from intentroute.legacy import LEGACY_FEATURIZER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,10 +83,14 @@ def featurise(size: int) -> list[dict[str, object]]:
         )
 
     for name, params in [
-        ("BowVectorizer (seed settings)", {}),
-        ("BowVectorizer + char 3-5", {"char_ngrams": (3, 5), "max_vocab": None}),
-        ("BowVectorizer hashing 2^18 + char 3-5", {"hashing": True, "char_ngrams": (3, 5)}),
-        ("BowVectorizer tf-idf l2", {"weighting": "tfidf", "norm": "l2"}),
+        ("BowVectorizer (legacy settings)", dict(LEGACY_FEATURIZER)),
+        ("BowVectorizer legacy + char 3-5", {**LEGACY_FEATURIZER, "char_ngrams": (3, 5), "max_vocab": None}),
+        (
+            "BowVectorizer legacy + hashing, char 3-5",
+            {**LEGACY_FEATURIZER, "hashing": True, "char_ngrams": (3, 5)},
+        ),
+        ("BowVectorizer legacy + tf-idf l2", {**LEGACY_FEATURIZER, "weighting": "tfidf", "norm": "l2"}),
+        ("BowVectorizer() (the defaults)", {}),
     ]:
         timed(name, lambda p=params: BowVectorizer(**p).fit(texts), lambda v: v.transform(texts))
     timed(
@@ -98,10 +104,10 @@ def featurise(size: int) -> list[dict[str, object]]:
         import torch
     except ImportError:
         return rows
-    vocab = BowVectorizer().fit(texts).vocabulary_
+    vocab = BowVectorizer(**LEGACY_FEATURIZER).fit(texts).vocabulary_
     from intentroute.text import tokenize, word_ngrams
 
-    def seed_encode(text: str):  # type: ignore[no-untyped-def]  # the seed's encode_text
+    def legacy_encode(text: str):  # type: ignore[no-untyped-def]  # the legacy pipeline's encode_text
         vec = torch.zeros(len(vocab), dtype=torch.float32)
         for feature in word_ngrams(tokenize(text), 2):
             idx = vocab.get(feature)
@@ -109,7 +115,7 @@ def featurise(size: int) -> list[dict[str, object]]:
                 vec[idx] += 1.0
         return vec
 
-    timed("seed dense torch encode_text", lambda: vocab, lambda _: torch.stack([seed_encode(t) for t in texts]))
+    timed("legacy dense torch encode_text", lambda: vocab, lambda _: torch.stack([legacy_encode(t) for t in texts]))
     return rows
 
 
@@ -118,21 +124,21 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=25000)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    gen = {kind: run_generation(kind, args.size) for kind in ("random", "template", "seed")}
+    gen = {kind: run_generation(kind, args.size) for kind in ("random", "template", "legacy")}
     print(f"Generation of {args.size} examples (fresh process each)")
     print(f"{'generator':<34}{'examples':>9}{'seconds':>9}{'peak RSS MB':>13}{'growth MB':>11}")
     labels = {
         "random": "intentroute (random split)",
         "template": "intentroute (template split)",
-        "seed": "seed re-implementation",
+        "legacy": "legacy re-implementation",
     }
     for kind, r in gen.items():
         print(f"{labels[kind]:<34}{r['examples']:>9}{r['seconds']:>9.2f}{r['maxrss_mb']:>13.1f}{r['growth_mb']:>11.1f}")
     feats = featurise(args.size)
     print(f"\nFeaturising the train split ({int(args.size * 0.8)} texts)")
-    print(f"{'featuriser':<40}{'fit s':>8}{'transform s':>13}{'texts/s':>10}{'columns':>9}")
+    print(f"{'featuriser':<48}{'fit s':>8}{'transform s':>13}{'texts/s':>10}{'columns':>9}")
     for r in feats:
-        print(f"{r['featuriser']:<40}{r['fit_s']:>8}{r['transform_s']:>13}{r['texts_per_s']:>10}{r['columns']:>9}")
+        print(f"{r['featuriser']:<48}{r['fit_s']:>8}{r['transform_s']:>13}{r['texts_per_s']:>10}{r['columns']:>9}")
     if args.json:
         args.json.write_text(json.dumps({"generation": gen, "featurisation": feats}, indent=2))
 
