@@ -1,6 +1,6 @@
 """What it costs to start serving: install size, and a new process's cold start, with and without torch.
 
-    python -m benchmarks.cold_start [--runs 7]
+    python -m benchmarks.cold_start [--runs 7] [--baseline REV]
 
 Cold start is a new Python process that imports intentroute, builds ``default_cascade()`` (the
 rules and the embedded classifier, loaded from its bundle) and routes one utterance the rules
@@ -9,7 +9,8 @@ start-up included), the time of those three steps measured inside it, and its pe
 memory (``ru_maxrss``). Median of ``--runs`` runs each, in this environment (torch installed) and
 in a virtualenv where torch is not installed (benchmarks/venvs.py). Install size sums the files
 each distribution's RECORD lists: intentroute with its required dependencies, then what the
-``[torch]`` extra adds.
+``[torch]`` extra adds. ``--baseline REV`` adds a row for the library as it was at git revision
+REV (checked out into a temporary worktree, run in this environment with torch installed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata as md
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -26,6 +28,8 @@ import time
 from pathlib import Path
 
 from benchmarks.venvs import torchless_venv
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import json, resource, sys, time
@@ -43,11 +47,15 @@ print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_route_s": t3 -
 """
 
 
-def cold_start(python: Path | str, runs: int) -> dict[str, float | bool]:
+def cold_start(python: Path | str, runs: int, source: Path | None = None) -> dict[str, float | bool]:
+    """Medians of ``runs`` new processes of ``python`` (importing intentroute from ``source`` when given)."""
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        out = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(python), "-c", PROBE], capture_output=True, text=True, check=True, env=env, cwd=source or ROOT
+        )
         row = json.loads(out.stdout)
         row["process_s"] = time.perf_counter() - t0
         samples.append(row)
@@ -97,6 +105,7 @@ def size_mb(names: set[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--baseline", metavar="REV", help="also time the library at this git revision")
     args = ap.parse_args()
     core = closure(["intentroute"])
     with_torch = closure(["torch"]) - core
@@ -109,15 +118,22 @@ def main() -> None:
             "torch installed": cold_start(sys.executable, args.runs),
             "torch not installed": cold_start(torchless_venv(Path(tmp) / "venv"), args.runs),
         }
+        if args.baseline:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.baseline], check=True, cwd=ROOT)
+            try:
+                rows[f"{args.baseline}, torch installed"] = cold_start(sys.executable, args.runs, tree)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True, cwd=ROOT)
     head = (
-        f"{'cold start, median of ' + str(args.runs):<26}{'process s':>11}{'import s':>10}{'build s':>9}"
+        f"{'cold start, median of ' + str(args.runs):<30}{'process s':>11}{'import s':>10}{'build s':>9}"
         f"{'1st route ms':>13}{'RSS MB':>8}  imported"
     )
     print(head)
     for name, r in rows.items():
         imported = ", ".join(m for m in ("torch", "sklearn") if r[f"{m}_imported"]) or "neither torch nor sklearn"
         print(
-            f"{name:<26}{r['process_s']:>11.2f}{r['import_s']:>10.2f}{r['build_s']:>9.2f}"
+            f"{name:<30}{r['process_s']:>11.2f}{r['import_s']:>10.2f}{r['build_s']:>9.2f}"
             f"{1000 * r['first_route_s']:>13.1f}{r['rss_mb']:>8.0f}  {imported}"
         )
 
