@@ -4,7 +4,8 @@ The ``torch_bow`` layer, :mod:`intentroute.evaluate`, the tests and the benchmar
 it. It reads a fitted :class:`~intentroute.estimators.BowVectorizer` only through its public seams
 (``analyze``, ``token_columns``, ``ngram_columns``, ...), so its probabilities equal the
 vectorizer + classifier's ``predict_proba`` on every path (tested to ~1e-8); docs/architecture.md
-says why it is built the way it is.
+says why it is built the way it is. About 430 lines, one engine: the per-word table, its
+single-utterance and batch paths, and the general path for features that do not add up.
 
 >>> from intentroute.bundle import load_bundle
 >>> from intentroute.domains import domain_path

@@ -128,3 +128,14 @@ def test_importing_the_package_imports_neither_torch_nor_scikit_learn_nor_openai
     code = "import sys, intentroute; print(sorted(m for m in ('torch', 'sklearn', 'openai') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_module_over_400_lines_says_why_in_its_docstring() -> None:
+    # small modules with one job; a longer one states its size and the reason in its docstring
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        if lines > 400 and "lines" not in (ast.get_docstring(ast.parse(text)) or ""):
+            unexplained.append(f"{path.relative_to(ROOT)} ({lines} lines)")
+    assert unexplained == []

@@ -1,10 +1,11 @@
 """The dataset generator: templates -> balanced, de-duplicated, split JSONL files.
 
-Unlike the legacy pipeline's generator it draws slot combinations uniformly from *all* combinations
-(that one kept the first ``INTENT_MAX_COMBOS``, so a two-slot template only ever saw the first few values of
-the first slot), is reproducible for a random seed in any process, drops texts that two intents share, and
-can hold whole templates out of training (``split="template"``) so validation and test accuracy
-measure generalisation to phrasings the model never saw.
+Unlike the legacy pipeline's generator it draws slot combinations uniformly from *all*
+combinations (that one kept the first ``INTENT_MAX_COMBOS``, so a two-slot template only ever saw
+the first few values of the first slot), is reproducible for a random seed in any process, drops
+texts that two intents share, and can hold whole templates out of training (``split="template"``)
+so validation and test accuracy measure generalisation to phrasings the model never saw. About
+420 lines: generation, the splits, writing the files and the summary of what was written.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""``TorchBowClassifier``: a linear (or one-hidden-layer) classifier over sparse bag-of-words input.
+"""``TorchBowClassifier``: a one-hidden-layer (or linear) classifier over sparse bag-of-words input.
 
 Trained with PyTorch without ever densifying the input: each batch of CSR rows is multiplied by
 the first weight matrix through a small autograd function backed by SciPy's sparse products.
 After fitting, the weights are NumPy arrays and prediction is a SciPy sparse product: torch is
-needed to train, never to predict.
+needed to train, never to predict. About 430 lines: the estimator's parameters, its training loop
+(linear and hidden-layer, early stopping, partial_fit) and their checks; the torch pieces it
+trains with are in ``torch_ops``, what it shares with ``LogitSumClassifier`` in ``base``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""``BowVectorizer``: the legacy pipeline's bag-of-words features as a scikit-learn transformer."""
+"""``BowVectorizer``: bag-of-words features (word and character n-grams) as a scikit-learn transformer.
+
+About 480 lines, one estimator: its parameters and their validation, fitting, the transform, the
+legacy vocabulary file, and the public seams a fast scorer reads (``analyze``, ``token_columns``,
+...), which must stay beside the transform they reproduce.
+"""
 
 from __future__ import annotations
 
