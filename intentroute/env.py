@@ -11,9 +11,14 @@ import os
 
 from .errors import ConfigError
 
-__all__ = ["env_bool", "env_positive_int", "env_str", "env_unit_float"]
+__all__ = ["env_bool", "env_positive_int", "env_raw", "env_str", "env_unit_float"]
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env_raw(var: str) -> str | None:
+    """The value of ``var`` as set: ``None`` when unset, ``""`` when set but empty."""
+    return os.environ.get(var)
 
 
 def env_str(var: str, default: str | None = None) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .env import env_raw
 from .errors import PluginError
 
 __all__ = [
@@ -88,7 +88,7 @@ class LayerInfo:
 
 
 def _allowed_plugins() -> set[str] | None:
-    raw = os.environ.get(LOAD_PLUGINS_ENV)
+    raw = env_raw(LOAD_PLUGINS_ENV)
     if raw is None:
         return None
     return {p.strip() for p in raw.split(",") if p.strip()}

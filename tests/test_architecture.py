@@ -139,3 +139,12 @@ def test_a_module_over_400_lines_says_why_in_its_docstring() -> None:
         if lines > 400 and "lines" not in (ast.get_docstring(ast.parse(text)) or ""):
             unexplained.append(f"{path.relative_to(ROOT)} ({lines} lines)")
     assert unexplained == []
+
+
+def test_only_intentroute_env_reads_the_environment() -> None:
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "env.py" and ("os.environ" in (text := path.read_text(encoding="utf-8")) or "getenv" in text)
+    ]
+    assert readers == []

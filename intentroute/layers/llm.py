@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domains import DEFAULT_DOMAIN, load_domain
+from ..env import env_str
 from ..errors import ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..text import normalize
@@ -170,9 +170,9 @@ class LLMLayer:
                 f"must be true, false or 'auto', got {structured!r}", param="structured", value=structured
             )
         self.structured: bool | str = structured
-        self.model = model or os.environ.get("INTENTROUTE_LLM_MODEL") or DEFAULT_MODEL
-        self.base_url = base_url or os.environ.get("INTENTROUTE_LLM_BASE_URL") or None
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        self.model = model or env_str("INTENTROUTE_LLM_MODEL") or DEFAULT_MODEL
+        self.base_url = base_url or env_str("INTENTROUTE_LLM_BASE_URL")
+        self.api_key = api_key or env_str("OPENAI_API_KEY")
         self.intents = self._intents(domain, intents)
         self.examples = [(str(t), str(i)) for t, i in (examples or [])]
         for text, intent in self.examples:
