@@ -32,7 +32,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import safetensors.numpy
@@ -40,12 +40,13 @@ import safetensors.numpy
 from ._io import atomic_write_folder, interrupted_save_hint
 from ._version import __version__
 from .errors import BundleError
-from .estimators.classifier import TorchBowClassifier
-from .estimators.ensemble import LogitSumClassifier
-from .estimators.torch_ops import import_torch, torch_missing_reason
-from .estimators.vectorizer import BowVectorizer
+from .features import Features, Featurizer
 from .legacy import CONFIG_FILE, LABELS_FILE, LEGACY_FEATURIZER, VOCAB_FILE, WEIGHTS_FILE
+from .optional import import_torch, torch_missing_reason
 from .text import TOKEN_PATTERN
+
+if TYPE_CHECKING:
+    from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 
 __all__ = [
     "FORMAT_VERSION",
@@ -124,27 +125,58 @@ class BundlePaths:
 
 @dataclass
 class Bundle:
-    """A loaded bundle: a fitted vectorizer and classifier, and what the manifest says
-    (``paths`` is ``None`` for estimators that were never saved)."""
+    """A loaded bundle: its featurizer, its weight arrays by name, the labels and the temperature,
+    and what the manifest says (``paths`` is ``None`` for estimators that were never saved).
+
+    Loading needs neither scikit-learn nor torch; :attr:`vectorizer` and :attr:`classifier` build
+    the scikit-learn estimators on first use (importing scikit-learn then).
+    """
 
     paths: BundlePaths | None
-    vectorizer: BowVectorizer
-    classifier: TorchBowClassifier | LogitSumClassifier
+    featurizer: Features
+    weights: dict[str, np.ndarray]
+    labels: list[str]
+    temperature: float
     config: dict[str, Any]
     manifest: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    _estimators: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
-    def labels(self) -> list[str]:
-        return [str(c) for c in self.classifier.classes_]
+    def kind(self) -> str:
+        """``linear``, ``mlp`` or ``linear+mlp`` (:data:`_LAYOUTS`)."""
+        return next(k for k, names in _LAYOUTS.items() if set(names) == set(self.weights))
 
     @property
-    def temperature(self) -> float:
-        return float(self.classifier.temperature_)
+    def n_features(self) -> int:
+        return int(self.weights["hidden.weight" if "hidden.weight" in self.weights else "linear.weight"].shape[1])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.weights["hidden.weight"].shape[0]) if "hidden.weight" in self.weights else 0
 
     @property
     def format_version(self) -> int | None:
         return None if self.manifest is None else int(self.manifest["format_version"])
+
+    @property
+    def vectorizer(self) -> BowVectorizer:
+        """The featurizer as a fitted ``BowVectorizer`` (built on first use)."""
+        if "vectorizer" not in self._estimators:
+            from .estimators import BowVectorizer  # scikit-learn: only when asked for the estimator
+
+            f = self.featurizer
+            self._estimators["vectorizer"] = f if isinstance(f, BowVectorizer) else BowVectorizer.from_featurizer(f)
+        vec: BowVectorizer = self._estimators["vectorizer"]
+        return vec
+
+    @property
+    def classifier(self) -> TorchBowClassifier | LogitSumClassifier:
+        """The weights as a fitted ``TorchBowClassifier`` or ``LogitSumClassifier`` (built on first use)."""
+        if "classifier" not in self._estimators:
+            self._estimators["classifier"] = _classifier(self.kind, self.weights, self.labels, self.temperature)
+        clf: TorchBowClassifier | LogitSumClassifier = self._estimators["classifier"]
+        return clf
 
 
 def _sha256(data: bytes) -> str:
@@ -181,10 +213,10 @@ def save_bundle(
             f"{target}: the classifier expects {clf.n_features_in_} features, "
             f"the vectorizer makes {vec.n_features_out_}"
         )
-    summed = isinstance(clf, LogitSumClassifier)
+    summed = model_kind(clf) == "linear+mlp"
     # the legacy config keys and the manifest's hyperparameters come from the model trained
     # first: the only one, or the summed pair's linear model (the legacy layout)
-    first = clf.linear_ if isinstance(clf, LogitSumClassifier) else clf
+    first = clf.linear_ if summed else clf
     arrays = weight_arrays(clf)
     hp = hyperparameters or {}
     config = {
@@ -228,7 +260,7 @@ def save_bundle(
         },
         "hyperparameters": (
             {"linear": _model_hyperparameters(clf.linear_), "hidden": _model_hyperparameters(clf.hidden_)}
-            if isinstance(clf, LogitSumClassifier)
+            if summed
             else _model_hyperparameters(clf)
         )
         | hp,
@@ -244,7 +276,7 @@ def save_bundle(
 
 def weight_arrays(clf: TorchBowClassifier | LogitSumClassifier) -> dict[str, np.ndarray]:
     """The classifier's weights by their bundle names (float32, C order), in :data:`_LAYOUTS`'s order."""
-    if isinstance(clf, LogitSumClassifier):
+    if hasattr(clf, "linear_"):  # a LogitSumClassifier
         lin, hid = clf.linear_, clf.hidden_
         values = [lin.coef_, lin.intercept_, hid.hidden_coef_, hid.hidden_intercept_, hid.coef_, hid.intercept_]
     elif clf.hidden_size:
@@ -259,6 +291,8 @@ def _classifier(
     kind: str, arrays: dict[str, np.ndarray], labels: list[str], temperature: float
 ) -> TorchBowClassifier | LogitSumClassifier:
     """The inverse of :func:`weight_arrays`, for checked arrays of a model of ``kind``."""
+    from .estimators import LogitSumClassifier, TorchBowClassifier  # scikit-learn: only when asked for
+
     classes = np.asarray(labels)
     if kind == "linear+mlp":
         linear = TorchBowClassifier.from_arrays(classes, arrays["linear.weight"], arrays["linear.bias"])
@@ -282,8 +316,8 @@ def _classifier(
 
 def model_kind(clf: TorchBowClassifier | LogitSumClassifier) -> str:
     """The manifest's ``model.kind`` (and the ``torch_bow`` layer's ``model_kind``): ``linear``,
-    ``mlp`` (one hidden layer) or ``linear+mlp`` (a ``LogitSumClassifier``)."""
-    if isinstance(clf, LogitSumClassifier):
+    ``mlp`` (one hidden layer) or ``linear+mlp`` (a ``LogitSumClassifier``, which has ``linear_``)."""
+    if hasattr(clf, "linear_"):
         return "linear+mlp"
     return "mlp" if clf.hidden_size else "linear"
 
@@ -423,27 +457,19 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     params.update({k: featurizer[k] for k in _FEATURIZER_KEYS if k in featurizer and k != "max_vocab"})
     if params.get("char_ngrams") is not None:
         params["char_ngrams"] = tuple(params["char_ngrams"])
+    idf = None
+    if params.get("weighting") == "tfidf":
+        idf_path = (paths.root or paths.vocab.parent) / IDF
+        idf = _json(idf_path, raw.get(IDF) or _read(idf_path, "idf weights"), "the idf weights")
+        if not isinstance(idf, list) or len(idf) != n_features:
+            raise BundleError(f"{idf_path}: expected {n_features} idf weights")
     try:
-        if hashing:
-            vec = BowVectorizer(**{**params, "max_vocab": None})
-            vec.fit([])
-        else:
-            weighting = params.pop("weighting", "count")
-            vec = BowVectorizer.from_vocabulary(
-                vocab, **params, weighting="count" if weighting == "tfidf" else weighting
-            )
-            vec.weighting = weighting
-        if vec.weighting == "tfidf":
-            idf_path = (paths.root or paths.vocab.parent) / IDF
-            idf = _json(idf_path, raw.get(IDF) or _read(idf_path, "idf weights"), "the idf weights")
-            if not isinstance(idf, list) or len(idf) != n_features:
-                raise BundleError(f"{idf_path}: expected {n_features} idf weights")
-            vec.idf_ = np.asarray(idf, dtype=np.float32)
+        features = Featurizer(params, None if hashing else vocab, idf)
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{paths.manifest or paths.vocab}: invalid featurizer settings: {exc}") from exc
     temperature = float((manifest or {}).get("temperature", 1.0))
     if not np.isfinite(temperature) or temperature <= 0:
         raise BundleError(f"{paths.manifest}: temperature must be a positive number, got {temperature}")
-    clf = _classifier(kind, arrays, labels, temperature)
+    weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     warnings = [] if manifest is not None else ["no manifest: a legacy bundle, loaded without checksums"]
-    return Bundle(paths, vec, clf, config, manifest, warnings)
+    return Bundle(paths, features, weights, labels, temperature, config, manifest, warnings)

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .bundle import Bundle
-from .estimators import LogitSumClassifier
+from .bundle import Bundle, weight_arrays
 from .text import ASCII_TOKEN_TABLE
 
 __all__ = ["BowScorer"]
@@ -69,7 +68,7 @@ class BowScorer:
     Attributes
     ----------
     bundle : Bundle
-        What was loaded; ``vec`` and ``clf`` are its vectorizer and classifier.
+        What was loaded; ``vec`` is its featurizer (a ``Featurizer`` or a fitted ``BowVectorizer``).
     labels : list of str
         The classes, in the order of every probability vector.
     temperature : float
@@ -87,39 +86,44 @@ class BowScorer:
     def from_estimators(cls, vectorizer: Any, classifier: Any, *, background_label: str | None = None) -> BowScorer:
         """Prepare a fitted vectorizer and classifier that were never saved (``TorchBowClassifier``
         or ``LogitSumClassifier``)."""
-        return cls(Bundle(None, vectorizer, classifier, {}), background_label)
+        labels = [str(c) for c in classifier.classes_]
+        bundle = Bundle(None, vectorizer, weight_arrays(classifier), labels, float(classifier.temperature_), {})
+        return cls(bundle, background_label)
 
     def __init__(self, bundle: Bundle, background_label: str | None = None) -> None:
         self.bundle = bundle
-        vec = self.vec = bundle.vectorizer
-        clf = self.clf = bundle.classifier
+        vec = self.vec = bundle.featurizer
+        weights = {k: np.asarray(v, dtype=np.float64) for k, v in bundle.weights.items()}
         self.labels = bundle.labels
         # the background class's index, when the bundle has the label the layer was given
         self.background_index = self.labels.index(background_label) if background_label in self.labels else None
         self.temperature = bundle.temperature
-        self.linear = not clf.hidden_size
+        self.linear = bundle.kind == "linear"
         self.vocab = vec.vocabulary_
         self.markers = frozenset(vec.slot_finders)  # the slot marker tokens, when there are slots
         # a linear and a hidden-layer model summed: one first layer, the linear model's class
         # weights (the first ``wide`` columns, added to the logits as they are) beside the hidden
         # layer's input weights (through the ReLU and the head)
         self.wide = 0
-        if isinstance(clf, LogitSumClassifier):
+        head_weight, head_bias = weights.get("linear.weight"), weights.get("linear.bias")  # an mlp's output layer
+        if bundle.kind == "linear+mlp":
             self.wide = len(self.labels)
-            first = np.vstack([clf.linear_.coef_, clf.hidden_.hidden_coef_]).astype(np.float64)
-            self.bias = np.concatenate([clf.linear_.intercept_, clf.hidden_.hidden_intercept_]).astype(np.float64)
-            head = clf.hidden_
+            first = np.vstack([weights["linear.weight"], weights["hidden.weight"]])
+            self.bias = np.concatenate([weights["linear.bias"], weights["hidden.bias"]])
+            head_weight, head_bias = weights["head.weight"], weights["head.bias"]
+        elif self.linear:
+            first, self.bias = weights["linear.weight"].copy(), weights["linear.bias"].copy()
         else:
-            first = np.asarray(clf.coef_ if self.linear else clf.hidden_coef_, dtype=np.float64)
-            self.bias = np.asarray(clf.intercept_ if self.linear else clf.hidden_intercept_, dtype=np.float64)
-            head = clf
+            first, self.bias = weights["hidden.weight"].copy(), weights["hidden.bias"].copy()
+        self.linear_weight = weights["linear.weight"]  # (the linear model's class weights bound the logits)
         self.width = first.shape[0]
         if not self.linear:
             # the output layer, transposed once (float64, as the first layer's sums); the
             # temperature divides the logits, so it is folded into the head and the wide columns
             inv_t = 1.0 / self.temperature
-            self.head_weight = np.ascontiguousarray(np.asarray(head.coef_, dtype=np.float64).T) * inv_t
-            self.head_bias = np.asarray(head.intercept_, dtype=np.float64) * inv_t
+            assert head_weight is not None and head_bias is not None
+            self.head_weight = np.ascontiguousarray(head_weight.T) * inv_t
+            self.head_bias = head_bias * inv_t
             first[: self.wide] *= inv_t
             self.bias[: self.wide] *= inv_t
             if self.wide:  # the wide columns go straight to the logits: they carry the head's bias too
@@ -189,7 +193,7 @@ class BowScorer:
         self.max_units = 0
         self.exp_bias = np.ones(width)
         if self.linear and vec.norm == "l2_sum":
-            coef = np.asarray(self.clf.coef_, dtype=np.float64)
+            coef = self.linear_weight
             weight_norm = float(np.linalg.norm(coef, axis=1).max()) / self.temperature
             room = 700.0 - float(np.abs(self.bias).max())
             if room > 0:

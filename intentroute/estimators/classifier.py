@@ -18,9 +18,10 @@ import scipy.sparse as sp
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from ..optional import import_torch
 from ..validation import is_number
 from .base import LogitsClassifier
-from .torch_ops import ROW_OPTIMIZERS, import_torch, sparse_matmul, torch_threads
+from .torch_ops import ROW_OPTIMIZERS, sparse_matmul, torch_threads
 
 __all__ = ["EpochCallback", "TorchBowClassifier"]
 

@@ -1,7 +1,8 @@
 """What training needs from torch beyond its optimisers: a sparse product as an autograd function,
 row-sparse optimisers for a hidden layer's input weights, and a thread-count guard.
 
-Each function takes the ``torch`` module (imported by the caller through :func:`import_torch`,
+Each function takes the ``torch`` module (imported by the caller through
+:func:`intentroute.optional.import_torch`,
 only when training), so importing this module does not import torch. docs/architecture.md says
 why each exists.
 """
@@ -9,44 +10,22 @@ why each exists.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import MissingDependency
+from ..optional import import_torch
 
 __all__ = [
     "ROW_OPTIMIZERS",
-    "TORCH_MISSING",
     "RowAdam",
     "RowOptimizer",
     "RowRMSprop",
-    "import_torch",
     "sparse_matmul",
-    "torch_missing_reason",
     "torch_threads",
 ]
-
-#: what to do when torch is needed and not installed
-TORCH_MISSING = "torch is not installed: pip install 'intentroute[torch]'"
-
-
-def torch_missing_reason() -> str | None:
-    """``None`` when torch can be imported, else :data:`TORCH_MISSING`; imports nothing."""
-    return TORCH_MISSING if importlib.util.find_spec("torch") is None else None
-
-
-def import_torch() -> Any:
-    """The torch module; a :class:`~intentroute.errors.MissingDependency` naming the extra when absent."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependency(TORCH_MISSING) from exc
-    return torch
-
 
 _SPMM: Any = None
 

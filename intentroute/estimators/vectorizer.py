@@ -1,15 +1,13 @@
 """``BowVectorizer``: bag-of-words features (word and character n-grams) as a scikit-learn transformer.
 
-About 480 lines, one estimator: its parameters and their validation, fitting, the transform, the
-legacy vocabulary file, and the public seams a fast scorer reads (``analyze``, ``token_columns``,
-...), which must stay beside the transform they reproduce.
+The feature logic itself, and the seams a fast scorer reads, are :class:`intentroute.features.Features`,
+which serving uses without scikit-learn; this module adds the estimator: parameters, fitting (the
+vocabulary and document frequencies), the legacy vocabulary file, pickling.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,35 +16,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import murmurhash3_32
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import ConfigError
+from ..features import SLOT_MARKER_PREFIX, Features, stable_hash
 from ..legacy import LEGACY_FEATURIZER
-from ..slots import slots_from_spec
-from ..text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
-from ..validation import is_number
+from ..text import TOKEN_PATTERN, word_ngrams
 
 __all__ = ["SLOT_MARKER_PREFIX", "BowVectorizer", "stable_hash"]
 
-_WEIGHTINGS = ("count", "binary", "tfidf")
-_NORMS = (None, "l2", "l2_sum")
-_SLOT_NAME = re.compile(r"[a-z0-9]+")
-#: marker tokens are this prefix and the slot's name: ``xxsymbol``
-SLOT_MARKER_PREFIX = "xx"
-_CHAR_CACHE_SIZE = 200_000  # tokens whose char n-grams are remembered (a few tens of MB at most)
 
-
-def stable_hash(feature: str, n_features: int) -> int:
-    """The column of ``feature`` under feature hashing: murmurhash3, identical in every process.
-
-    >>> stable_hash("price", 2**18) == stable_hash("price", 2**18)
-    True
-    """
-    return int(murmurhash3_32(feature, seed=0, positive=True)) % n_features
-
-
-class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class BowVectorizer(TransformerMixin, BaseEstimator, Features):  # type: ignore[misc]
     """Word (and optional character) n-gram counts of utterances, as a sparse float32 matrix.
 
     The defaults are the features measured best on brokerage, BANKING77 and CLINC150 (every
@@ -141,54 +120,6 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- validation --------------------------------------------------------------------------
 
-    def _validate_params_(self) -> None:
-        def positive_int(name: str, value: Any) -> None:
-            if not is_number(value, 1, integer=True):
-                raise ValueError(f"BowVectorizer: {name} must be a positive integer, got {value!r}")
-
-        positive_int("ngram_max", self.ngram_max)
-        if self.char_ngrams is not None:
-            lo_hi = tuple(self.char_ngrams)
-            if len(lo_hi) != 2 or not all(is_number(v, integer=True) for v in lo_hi):
-                raise ValueError(f"BowVectorizer: char_ngrams must be (lo, hi) integers, got {self.char_ngrams!r}")
-            if not 1 <= lo_hi[0] <= lo_hi[1]:
-                raise ValueError(f"BowVectorizer: char_ngrams needs 1 <= lo <= hi, got {self.char_ngrams!r}")
-        if self.max_vocab is not None:
-            positive_int("max_vocab", self.max_vocab)
-        positive_int("n_features", self.n_features)
-        if self.weighting not in _WEIGHTINGS:
-            raise ValueError(f"BowVectorizer: weighting must be one of {_WEIGHTINGS}, got {self.weighting!r}")
-        if self.norm not in _NORMS:
-            raise ValueError(f"BowVectorizer: norm must be one of {_NORMS}, got {self.norm!r}")
-        if self.norm == "l2_sum" and (self.sublinear_tf or self.weighting == "binary"):
-            raise ValueError(
-                "BowVectorizer: norm='l2_sum' needs weights that add up over words "
-                f"(sublinear_tf=False and weighting 'count' or 'tfidf'), got sublinear_tf={self.sublinear_tf!r}, "
-                f"weighting={self.weighting!r}"
-            )
-        try:
-            re.compile(self.token_pattern)
-        except (re.error, TypeError) as exc:
-            raise ValueError(f"BowVectorizer: invalid token_pattern {self.token_pattern!r}: {exc}") from exc
-        self._slot_finders_ = self._build_slots()
-
-    def _build_slots(self) -> dict[str, Any]:
-        """The extractor's slot finders for ``slots``, keyed by marker token; ValueError if invalid."""
-        if getattr(self, "slots", None) is None:  # (also a vectorizer pickled before slots existed)
-            return {}
-        if not isinstance(self.slots, Mapping) or not self.slots:
-            raise ValueError(
-                f"BowVectorizer: slots must be a non-empty mapping of slot name -> settings, got {self.slots!r}"
-            )
-        bad = [n for n in self.slots if not (isinstance(n, str) and _SLOT_NAME.fullmatch(n))]
-        if bad:
-            raise ValueError(f"BowVectorizer: slot names must be lower-case letters and digits, got {bad!r}")
-        try:
-            found = slots_from_spec(self.slots, "BowVectorizer(slots=...)")
-        except ConfigError as exc:
-            raise ValueError(f"BowVectorizer: invalid slots: {exc}") from exc
-        return {SLOT_MARKER_PREFIX + name: slot for name, slot in found.items()}
-
     @staticmethod
     def _check_texts(X: Any) -> list[str]:
         if isinstance(X, str):
@@ -200,123 +131,6 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             if not isinstance(t, str):
                 raise ValueError(f"BowVectorizer expects strings; item {i} is {type(t).__name__}")
         return texts
-
-    # -- the seams a fast scorer needs (as scikit-learn's build_analyzer) ---------------------
-    # intentroute.scoring.BowScorer precomputes a fitted vectorizer's features per word through
-    # these; each gives exactly what transform() uses, so the two cannot drift apart.
-
-    @property
-    def default_tokens(self) -> bool:
-        """Whether the tokens are :func:`intentroute.text.tokenize`'s (the default pattern, lower-cased)."""
-        return bool(self.lowercase and self.token_pattern == TOKEN_PATTERN)
-
-    @property
-    def slot_finders(self) -> Mapping[str, Any]:
-        """The fitted slot finders, keyed by their marker token (``xxsymbol``); empty without ``slots``."""
-        check_is_fitted(self, "n_features_out_")
-        finders: Mapping[str, Any] = self._slot_finders_
-        return finders
-
-    def tokenize(self, text: str) -> list[str]:
-        """The word tokens of ``text`` (no slot markers)."""
-        if self.default_tokens:
-            return tokenize(text)  # with its fast path for ASCII text
-        tokens: list[str] = self._pattern_.findall(text)
-        return [t.lower() for t in tokens] if self.lowercase else tokens
-
-    def slot_markers(self, text: str) -> list[str]:
-        """The marker tokens of the slots found in ``text``, in the order of ``slots``."""
-        finders = self._slot_finders_
-        if not finders:
-            return []
-        norm = normalize(text)
-        return [marker for marker, slot in finders.items() if slot.find(text, norm)]
-
-    def analyze(self, text: str) -> list[str]:
-        """An utterance's tokens, followed by its slot markers when ``slots`` is set: what
-        every feature of the utterance is built from."""
-        tokens = self.tokenize(text)
-        return tokens + self.slot_markers(text) if self._slot_finders_ else tokens
-
-    def _char_grams(self, token: str) -> list[str]:
-        lo, hi = self.char_ngrams  # type: ignore[misc]
-        return char_ngrams([token], lo, hi)
-
-    def token_columns(self, token: str) -> list[int]:
-        """The columns a token contributes by itself: its unigram and its character n-grams
-        (a repeated column once per occurrence). Cached per token."""
-        cached = self._char_cache_.get(token)
-        if cached is not None:
-            return cached
-        feats = [token]
-        if self.char_ngrams is not None:
-            feats.extend(self._char_grams(token))
-        cols = self._columns(feats)
-        if len(self._char_cache_) < _CHAR_CACHE_SIZE:
-            self._char_cache_[token] = cols
-        return cols
-
-    def row_columns(self, tokens: list[str]) -> list[int]:
-        """The columns of one analysed text's features, with repeats (which become counts)."""
-        cache = self._char_cache_
-        cols: list[int] = []
-        for tok in tokens:
-            c = cache.get(tok)
-            cols.extend(c if c is not None else self.token_columns(tok))
-        cols.extend(self.ngram_columns(tokens))
-        return cols
-
-    def ngram_columns(self, tokens: list[str]) -> list[int]:
-        """The columns of the word n-grams (n >= 2) of one analysed text."""
-        if self.ngram_max == 2 and len(tokens) > 1:  # the common case, without word_ngrams' generality
-            return self._columns([a + "_" + b for a, b in itertools.pairwise(tokens)])
-        if self.ngram_max > 2 and len(tokens) > 1:
-            return self._columns(word_ngrams(tokens, self.ngram_max)[len(tokens) :])
-        return []
-
-    def feature_weights(self) -> np.ndarray | None:
-        """Each column's weight before normalisation (the idf), or ``None`` for all ones."""
-        return np.asarray(self.idf_, dtype=np.float64) if self.weighting == "tfidf" else None
-
-    def _weight_list(self) -> list[float] | None:
-        """``feature_weights()`` as Python floats (the same float64 values), kept while ``idf_``
-        is the same array: per token, indexing a list is cheap where converting the whole array
-        (what ``feature_weights`` does on each call) is not."""
-        if self.weighting != "tfidf":
-            return None
-        kept = getattr(self, "_weight_list_", None)
-        if kept is None or kept[0] is not self.idf_:
-            kept = (self.idf_, np.asarray(self.idf_, dtype=np.float64).tolist())
-            self._weight_list_ = kept
-        out: list[float] = kept[1]
-        return out
-
-    def token_squared_norm(self, token: str) -> float:
-        """The squared length of one word occurrence's own weighted features (``l2_sum``'s unit)."""
-        sq = self._unit_sq_cache_.get(token)
-        if sq is None:
-            counts = Counter(self.token_columns(token))
-            w = self._weight_list()
-            sq = float(sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
-            if len(self._unit_sq_cache_) < _CHAR_CACHE_SIZE:
-                self._unit_sq_cache_[token] = sq
-        return sq
-
-    def unit_squared_norms(self, token_lists: list[list[str]]) -> np.ndarray:
-        """Per analysed text, the sum of its units' squared lengths: the square of ``l2_sum``'s divisor."""
-        token_sq = self.token_squared_norm
-        out = np.fromiter((sum(token_sq(t) for t in toks) for toks in token_lists), np.float64, len(token_lists))
-        indptr = [0]
-        indices: list[int] = []
-        for toks in token_lists:
-            indices.extend(self.ngram_columns(toks))
-            indptr.append(len(indices))
-        if indices:
-            w = self.feature_weights()
-            sq = np.ones(len(indices)) if w is None else w[np.asarray(indices, dtype=np.intp)] ** 2
-            rows = np.repeat(np.arange(len(token_lists)), np.diff(indptr))
-            out += np.bincount(rows, weights=sq, minlength=len(token_lists))
-        return out
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -334,9 +148,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def _fit(self, texts: list[str]) -> tuple[list[list[str]], sp.csr_matrix | None]:
         """Fit on ``texts``; their token lists, and their counts when fitting needed them (TF-IDF)."""
         self._validate_params_()
-        self._pattern_ = re.compile(self.token_pattern)
-        self._char_cache_: dict[str, list[int]] = {}
-        self._unit_sq_cache_: dict[str, float] = {}
+        self._reset_caches()
         token_lists = [self.analyze(t) for t in texts]
         if self.hashing:
             self.vocabulary_: dict[str, int] | None = None
@@ -367,52 +179,11 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- transforming ------------------------------------------------------------------------
 
-    def _columns(self, feats: list[str]) -> list[int]:
-        if self.vocabulary_ is None:
-            n = self.n_features_out_
-            return [stable_hash(f, n) for f in feats]
-        vocab = self.vocabulary_
-        return [c for f in feats if (c := vocab.get(f)) is not None]
-
-    def count_matrix(self, token_lists: list[list[str]]) -> sp.csr_matrix:
-        """Raw feature counts of analysed texts (before weighting and normalisation), as CSR."""
-        indptr = [0]
-        indices: list[int] = []
-        for toks in token_lists:
-            indices.extend(self.row_columns(toks))
-            indptr.append(len(indices))
-        m = sp.csr_matrix(
-            (
-                np.ones(len(indices), dtype=np.float32),
-                np.asarray(indices, dtype=np.int32),
-                np.asarray(indptr, dtype=np.int64),
-            ),
-            shape=(len(token_lists), self.n_features_out_),
-        )
-        m.sum_duplicates()  # repeated features become counts; also sorts the indices
-        return m
-
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Features of ``X`` as a CSR matrix of float32, one row per text."""
         check_is_fitted(self, "n_features_out_")
         token_lists = [self.analyze(t) for t in self._check_texts(X)]
         return self._weigh(self.count_matrix(token_lists), token_lists)
-
-    def _weigh(self, m: sp.csr_matrix, token_lists: list[list[str]]) -> sp.csr_matrix:
-        if self.weighting == "binary":
-            m.data[:] = 1.0
-        elif self.sublinear_tf:
-            m.data = (1.0 + np.log(m.data)).astype(np.float32)
-        if self.weighting == "tfidf":
-            m.data *= self.idf_[m.indices]
-        if self.norm is not None:
-            if self.norm == "l2":
-                sq = np.asarray(m.multiply(m).sum(axis=1)).ravel()
-            else:
-                sq = self.unit_squared_norms(token_lists)
-            scale = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
-            m = sp.csr_matrix(sp.diags(scale) @ m, dtype=np.float32)
-        return m
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Feature names in column order (seed names: ``word``, ``word_word``, ``#chr``)."""
@@ -447,11 +218,22 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         settings["max_vocab"] = len(cols) or None
         vec = cls(**settings)
         vec._validate_params_()
-        vec._pattern_ = re.compile(token_pattern)
-        vec._char_cache_ = {}
-        vec._unit_sq_cache_ = {}
+        vec._reset_caches()
         vec.vocabulary_ = {str(f): int(i) for f, i in vocabulary.items()}
         vec.n_features_out_ = len(cols)
+        return vec
+
+    @classmethod
+    def from_featurizer(cls, features: Features) -> BowVectorizer:
+        """A fitted vectorizer with the settings and fitted state of ``features`` (a bundle's
+        :class:`~intentroute.features.Featurizer`): the same columns, as a scikit-learn estimator."""
+        vec = cls(**{k: getattr(features, k) for k in cls._get_param_names()})
+        vec._validate_params_()
+        vec._reset_caches()
+        vec.vocabulary_ = features.vocabulary_
+        vec.n_features_out_ = features.n_features_out_
+        if features.weighting == "tfidf":
+            vec.idf_ = features.idf_
         return vec
 
     def save_vocabulary(self, path: str | Path) -> None:
@@ -481,7 +263,5 @@ class BowVectorizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if "n_features_out_" in state:
-            self._pattern_ = re.compile(self.token_pattern)
-            self._char_cache_ = {}
-            self._unit_sq_cache_ = {}
+            self._reset_caches()
             self._slot_finders_ = self._build_slots()

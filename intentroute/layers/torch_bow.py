@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from .. import legacy
-from ..bundle import MANIFEST, BundlePaths, load_bundle, model_kind
+from ..bundle import MANIFEST, BundlePaths, load_bundle
 from ..domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path
 from ..errors import ConfigError, IntentRouteError, LayerUnavailable
-from ..estimators.torch_ops import torch_missing_reason
 from ..hookspecs import hookimpl
+from ..optional import torch_missing_reason
 from ..scoring import BowScorer
 from ..types import Candidate, LayerResult
 from ..validation import is_number
@@ -237,9 +237,9 @@ class TorchBowLayer:
             "format_version": model.bundle.format_version if model else None,
             "library_version": manifest.get("library_version") if manifest else None,
             "labels": model.labels if model else [],
-            "n_features": int(model.clf.n_features_in_) if model else None,
-            "model_kind": model_kind(model.clf) if model else None,
-            "hidden_size": int(model.clf.hidden_size) if model else None,
+            "n_features": model.bundle.n_features if model else None,
+            "model_kind": model.bundle.kind if model else None,
+            "hidden_size": model.bundle.hidden_size if model else None,
             "char_ngrams": list(vec.char_ngrams) if vec and vec.char_ngrams else None,
             "weighting": vec.weighting if vec else None,
             "slots": list(vec.slots) if vec and vec.slots else None,  # the slots marked as features
