@@ -30,6 +30,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +47,7 @@ from .features import Features, Featurizer
 from .legacy import CONFIG_FILE, LABELS_FILE, LEGACY_FEATURIZER, VOCAB_FILE, WEIGHTS_FILE
 from .optional import import_torch, torch_missing_reason
 from .text import TOKEN_PATTERN
+from .validation import is_number
 
 if TYPE_CHECKING:
     from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
@@ -332,13 +336,33 @@ def _model_hyperparameters(clf: TorchBowClassifier) -> dict[str, Any]:
     return {k: params[k] for k in keys}
 
 
-def _read(path: Path, what: str) -> bytes:
+#: the largest file a bundle may hold (the embedded bundle's largest is about 1 MB)
+MAX_FILE_BYTES = 1 << 30
+
+
+def _read(path: Path, what: str, root: Path | None = None) -> bytes:
+    """``path``'s bytes: a regular file of at most :data:`MAX_FILE_BYTES`, and, when ``root`` is
+    given, one whose real path (symbolic links followed) is directly inside ``root``; anything else
+    is a BundleError, raised before a byte is read (a FIFO, a device or an outside file is refused,
+    its size never reported)."""
+    if root is not None and path.resolve().parent != root.resolve():
+        raise BundleError(f"{path}: {what} is not a file of the bundle folder {root} (a link or a path outside it)")
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a FIFO opens without waiting for a writer)
     except FileNotFoundError:
         raise BundleError(f"{path}: missing {what}{interrupted_save_hint(path.parent)}") from None
     except OSError as exc:
         raise BundleError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError(f"{path}: {what} is not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise BundleError(f"{path}: {what} is larger than a bundle file may be ({MAX_FILE_BYTES} bytes)")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise BundleError(f"{path}: {what} is larger than a bundle file may be ({MAX_FILE_BYTES} bytes)")
+    return data
 
 
 def _json(path: Path, data: bytes, what: str) -> Any:
@@ -377,7 +401,7 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     manifest = None
     raw: dict[str, bytes] = {}
     if paths.manifest is not None and paths.manifest.exists():
-        manifest = _json(paths.manifest, _read(paths.manifest, "manifest"), "the manifest")
+        manifest = _json(paths.manifest, _read(paths.manifest, "manifest", paths.root), "the manifest")
         if not isinstance(manifest, dict) or manifest.get("format") != "intentroute-bundle":
             raise BundleError(f"{paths.manifest}: not an intentroute bundle manifest")
         version = manifest.get("format_version")
@@ -391,20 +415,27 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
             raise BundleError(f"{paths.manifest}: 'files' is missing")
         assert paths.root is not None
         for name, meta in files.items():
+            if not isinstance(name, str) or Path(name).name != name or name in (".", "..") or "\x00" in name:
+                raise BundleError(f"{paths.manifest}: 'files' may only name files of the bundle folder, got {name!r}")
+            if not isinstance(meta, dict) or not isinstance(meta.get("bytes"), int) or not isinstance(
+                meta.get("sha256"), str
+            ):
+                raise BundleError(f"{paths.manifest}: files[{name!r}] must be {{\"sha256\": str, \"bytes\": int}}")
             fp = paths.root / name
-            data = _read(fp, f"file listed in the manifest ({name})")
+            data = _read(fp, f"file listed in the manifest ({name})", paths.root)
             if len(data) != meta.get("bytes") or _sha256(data) != meta.get("sha256"):
                 raise BundleError(
                     f"{fp}: does not match the manifest ({len(data)} bytes, expected {meta.get('bytes')}; "
                     "sha256 differs): the file is truncated, tampered with, or from another bundle"
                 )
             raw[name] = data
-    weights_bytes = None if SAFETENSORS in raw else raw.get(WEIGHTS) or _read(paths.weights, "model weights")
-    vocab = _json(paths.vocab, raw.get(VOCAB) or _read(paths.vocab, "vocabulary"), "the vocabulary")
-    labels = _json(paths.labels, raw.get(LABELS) or _read(paths.labels, "labels"), "the labels")
+    root = paths.root  # (None for the legacy pipeline's separate files, which the caller names)
+    weights_bytes = None if SAFETENSORS in raw else raw.get(WEIGHTS) or _read(paths.weights, "model weights", root)
+    vocab = _json(paths.vocab, raw.get(VOCAB) or _read(paths.vocab, "vocabulary", root), "the vocabulary")
+    labels = _json(paths.labels, raw.get(LABELS) or _read(paths.labels, "labels", root), "the labels")
     config: dict[str, Any] = {}
     if paths.config is not None and (CONFIG in raw or paths.config.exists()):
-        config = _json(paths.config, raw.get(CONFIG) or _read(paths.config, "config"), "the config")
+        config = _json(paths.config, raw.get(CONFIG) or _read(paths.config, "config", root), "the config")
         if not isinstance(config, dict):
             raise BundleError(f"{paths.config}: the config must be a JSON object")
     if not isinstance(vocab, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in vocab.items()):
@@ -431,10 +462,14 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
         if arrays["linear.weight"].shape[1] != arrays["hidden.weight"].shape[1]:
             raise BundleError(f"{weights_file}: linear.weight and hidden.weight take different numbers of features")
 
-    featurizer = dict((manifest or {}).get("featurizer") or {})
+    featurizer = (manifest or {}).get("featurizer") or {}
+    if not isinstance(featurizer, dict):
+        raise BundleError(f"{paths.manifest}: 'featurizer' must be an object of settings, got {featurizer!r}")
     hashing = bool(featurizer.get("hashing", False))
     n_in = int(arrays["hidden.weight" if "hidden.weight" in arrays else "linear.weight"].shape[1])
-    n_features = int(featurizer.get("n_features", n_in)) if hashing else len(vocab)
+    n_features = featurizer.get("n_features", n_in) if hashing else len(vocab)
+    if not is_number(n_features, 1, integer=True):
+        raise BundleError(f"{paths.manifest}: featurizer n_features must be a positive integer, got {n_features!r}")
     if n_in != n_features:
         raise BundleError(
             f"{paths.weights}: the weights take {n_in} features but {paths.vocab.name} has {n_features}: "
@@ -460,16 +495,17 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     idf = None
     if params.get("weighting") == "tfidf":
         idf_path = (paths.root or paths.vocab.parent) / IDF
-        idf = _json(idf_path, raw.get(IDF) or _read(idf_path, "idf weights"), "the idf weights")
+        idf = _json(idf_path, raw.get(IDF) or _read(idf_path, "idf weights", root), "the idf weights")
         if not isinstance(idf, list) or len(idf) != n_features:
             raise BundleError(f"{idf_path}: expected {n_features} idf weights")
     try:
         features = Featurizer(params, None if hashing else vocab, idf)
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{paths.manifest or paths.vocab}: invalid featurizer settings: {exc}") from exc
-    temperature = float((manifest or {}).get("temperature", 1.0))
-    if not np.isfinite(temperature) or temperature <= 0:
-        raise BundleError(f"{paths.manifest}: temperature must be a positive number, got {temperature}")
+    temperature = (manifest or {}).get("temperature", 1.0)
+    if not is_number(temperature) or not 0 < temperature < math.inf:
+        raise BundleError(f"{paths.manifest}: temperature must be a positive number, got {temperature!r}")
+    temperature = float(temperature)
     weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     warnings = [] if manifest is not None else ["no manifest: a legacy bundle, loaded without checksums"]
     return Bundle(paths, features, weights, labels, temperature, config, manifest, warnings)

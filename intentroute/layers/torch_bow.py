@@ -12,6 +12,8 @@ unavailable and the cascade skips it.
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -22,7 +24,7 @@ import numpy as np
 from .. import legacy
 from ..bundle import MANIFEST, BundlePaths, load_bundle
 from ..domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path
-from ..errors import ConfigError, IntentRouteError, LayerUnavailable
+from ..errors import BundleError, ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..optional import torch_missing_reason
 from ..scoring import BowScorer
@@ -30,6 +32,17 @@ from ..types import Candidate, LayerResult
 from ..validation import is_number
 
 __all__ = ["CONFIDENCES", "TorchBowLayer"]
+
+_log = logging.getLogger(__name__)
+
+
+def _check_scores(model: BowScorer) -> None:
+    """Score two probes with a newly loaded model before it serves: a bundle whose files are
+    consistent but whose numbers are not (NaN or infinite weights) is refused like a broken one."""
+    for text in ("", "a"):
+        probs = model.proba(text)
+        if not all(math.isfinite(p) for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
+            raise BundleError(f"the model's probabilities for {text!r} are not a distribution: {probs[:3]}...")
 
 #: what the ``torch_bow`` layer's top score can be (see :class:`TorchBowLayer`)
 CONFIDENCES = ("probability", "in_scope")
@@ -142,16 +155,25 @@ class TorchBowLayer:
             try:
                 bundle = load_bundle(self.paths if self.paths.root is None else self.paths.root)
                 model = BowScorer.from_bundle(bundle, background_label=self.background_label)
-            except (IntentRouteError, ImportError) as exc:
+                _check_scores(model)
+            except Exception as exc:  # whatever is wrong with a new bundle, the old model keeps serving
                 message = f"{type(exc).__name__}: {exc}"
                 if self._scorer is None:
                     self.load_error = message
+                    _log.warning("torch_bow layer %r: cannot load %s: %s", self.name, self.paths.root, message)
                 else:
-                    self.reload_error = message  # keep serving the old model
+                    self.reload_error = message
+                    _log.warning(
+                        "torch_bow layer %r: new bundle at %s refused, the old model keeps serving: %s",
+                        self.name,
+                        self.paths.root,
+                        message,
+                    )
                 self._signature = signature
                 return
             if self._scorer is not None:
                 self.reloads += 1
+                _log.info("torch_bow layer %r: reloaded the bundle at %s", self.name, self.paths.root)
             self._scorer = model
             self._signature = signature
             self.load_error = self.reload_error = None
