@@ -62,6 +62,7 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp's 0600, as an ordinary file would be
                 os.fsync(fh.fileno())
         for tmp, path in staged:
             os.replace(tmp, path)
@@ -72,8 +73,21 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
                 os.unlink(tmp)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` would, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def atomic_write_folder(target: Path, files: Mapping[str, bytes]) -> None:
-    """Replace the folder ``target`` with one holding exactly ``files`` (name -> content).
+    """Replace the folder ``target`` with one holding exactly ``files`` (name -> content), each
+    file with the mode an ordinary file would get (0644 under the usual umask).
 
     The files are written and fsynced into a new folder beside ``target``, then swapped in with
     two renames, so a reader never sees a mix of old and new files and a crash never leaves a
@@ -83,7 +97,7 @@ def atomic_write_folder(target: Path, files: Mapping[str, bytes]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     try:
-        os.chmod(staged, 0o755)  # mkdtemp makes it private; the folder holds ordinary readable data
+        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes it private; the folder holds ordinary data
         for name, data in files.items():
             with open(staged / name, "wb") as fh:
                 fh.write(data)

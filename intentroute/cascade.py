@@ -10,6 +10,7 @@ on a string: a layer that raises or is unavailable is recorded and skipped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -20,6 +21,8 @@ from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep, ra
 from .validation import is_number
 
 __all__ = ["FALLBACKS", "Cascade", "Extractor", "Policy"]  # Extractor and Policy: re-exported
+
+_log = logging.getLogger(__name__)
 
 Fallback = Literal["clarify", "best"]
 FALLBACKS: tuple[str, ...] = ("clarify", "best")
@@ -173,6 +176,23 @@ class Cascade:
         """The policy of the layer called ``name``."""
         return self.policies[self.layer_names.index(name)]
 
+    def status(self) -> dict[str, Any]:
+        """The fallback, and each layer's name, policy and diagnostics (its ``status()`` when it
+        has one). A layer whose ``status()`` raises is reported (``status_error``) and logged,
+        never raised: a diagnostics call must not fail."""
+        layers = []
+        for layer, policy in zip(self.layers, self.policies, strict=True):
+            entry: dict[str, Any] = {"name": layer.name, "policy": policy.to_dict(), "status": {}}
+            status = getattr(layer, "status", None)
+            if callable(status):
+                try:
+                    entry["status"] = dict(status())
+                except Exception as exc:
+                    entry["status"] = {"status_error": f"{type(exc).__name__}: {exc}"}
+                    _log.warning("layer %r: status() raised %s: %s", layer.name, type(exc).__name__, exc)
+            layers.append(entry)
+        return {"fallback": self.fallback, "layers": layers}
+
     # -- routing ---------------------------------------------------------------------------------
 
     def route(self, text: str) -> Route:
@@ -181,13 +201,16 @@ class Cascade:
         return self._route_batch([text])[0]
 
     def route_batch(self, texts: Sequence[str]) -> list[Route]:
-        """Route many utterances; answers equal ``[self.route(t) for t in texts]``.
+        """Route many utterances; answers equal ``[self.route(t) for t in texts]``. A single
+        ``str`` is a ``TypeError`` (it is not a batch of its characters).
 
         Each layer sees only the texts no earlier layer decided, through its ``route_batch``
         when it has one. The call runs in the extractor's ``remembering()`` block when it has
         one: the domain's slots then remember what they found in each text for the whole call,
         so extraction does not search again the texts the classifier searched for its markers.
         """
+        if isinstance(texts, str):
+            raise TypeError("route_batch takes a sequence of strings, got a single str; use route(text)")
         scope = getattr(self.extractor, "remembering", None)
         with scope() if scope is not None else contextlib.nullcontext():
             return self._route_batch(texts)

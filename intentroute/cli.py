@@ -134,17 +134,7 @@ def layers(as_json: bool) -> None:
 def status(config_path: Path | None, as_json: bool) -> None:
     """Show the cascade's layers, their policies and their diagnostics."""
     cascade = _cascade(config_path)
-    report = {
-        "fallback": cascade.fallback,
-        "layers": [
-            {
-                "name": layer.name,
-                "policy": policy.to_dict(),
-                "status": layer.status() if callable(getattr(layer, "status", None)) else {},
-            }
-            for layer, policy in zip(cascade.layers, cascade.policies, strict=True)
-        ],
-    }
+    report = cascade.status()
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return

@@ -19,6 +19,7 @@ file's folder.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def _build_layer(
                 source=where,
                 layer=name,
                 param=bad,
-                value=params.get(bad) if bad else None,
+                value=None if bad is None or _SECRET.search(bad) else params.get(bad),
             ) from exc
     try:
         return factory(**params)
@@ -127,11 +128,22 @@ def _build_layer(
         raise ConfigError(str(exc), source=where, layer=name, param=None, value=exc.value) from exc
     except IntentRouteError:
         raise
-    except (ValueError, TypeError, OSError) as exc:
-        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    except Exception as exc:  # a plugin's factory may raise anything; the config is what names it
+        shown = ", ".join(f"{k}={_shown(k, v)}" for k, v in params.items())
         raise ConfigError(
-            f"cannot build layer with {shown or 'no parameters'}: {exc}", source=where, layer=name
+            f"cannot build layer with {shown or 'no parameters'}: {type(exc).__name__}: {exc}",
+            source=where,
+            layer=name,
         ) from exc
+
+
+#: parameter names whose values never appear in an error message
+_SECRET = re.compile(r"key|token|secret|password|credential|auth", re.IGNORECASE)
+
+
+def _shown(name: str, value: Any) -> str:
+    """``value`` as an error message may show it: a secret's (``api_key``, ``token`` ...) masked."""
+    return "'***'" if _SECRET.search(name) and value else repr(value)
 
 
 def _policy_overrides(value: Any, where: str, base: Path | None) -> dict[str, Policy]:

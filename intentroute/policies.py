@@ -10,6 +10,8 @@ and the embedded domain's ``policies.toml``)::
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,13 +23,21 @@ from .types import Policy
 __all__ = ["load_policies", "write_policies"]
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it can be, else a quoted string (``"my.rules v2"``)."""
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+
+
 def write_policies(path: str | Path, policies: Mapping[str, Policy], *, header: Sequence[str] = ()) -> Path:
     """Write ``policies`` as a policies file, atomically, each ``header`` line as a comment."""
     lines = [f"# {line}" for line in header]
     for name, pol in policies.items():
         if lines:
             lines.append("")
-        lines += [f"[policies.{name}]", f"threshold = {pol.threshold}", f"margin = {pol.margin}"]
+        lines += [f"[policies.{_toml_key(name)}]", f"threshold = {pol.threshold}", f"margin = {pol.margin}"]
         if pol.force:
             lines.append("force = true")
     out = Path(path)
@@ -42,6 +52,8 @@ def load_policies(path: str | Path) -> dict[str, Policy]:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read policies file: {exc.strerror or exc}", source=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=str(p)) from exc
     table = data.get("policies")

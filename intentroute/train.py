@@ -120,6 +120,11 @@ def train(
     spec = PRESETS[preset]
     data = Path(data_dir)
     X_tr, y_tr = read_jsonl(data / "intent_train.jsonl")
+    if len(set(y_tr)) < 2:
+        raise ConfigError(
+            f"training needs examples of at least two intents, got only {sorted(set(y_tr))}",
+            source=str(data / "intent_train.jsonl"),
+        )
     val = read_jsonl(data / "intent_val.jsonl") if (data / "intent_val.jsonl").exists() else None
     test = read_jsonl(data / "intent_test.jsonl") if (data / "intent_test.jsonl").exists() else None
     clf_params = _with_overrides(spec["classifier"], overrides)  # (recorded in the bundle)

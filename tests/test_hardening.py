@@ -10,18 +10,30 @@ import hashlib
 import json
 import logging
 import os
+import random
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from safetensors.numpy import save
 
+import intentroute
+from intentroute import Cascade, Policy
 from intentroute.bundle import load_bundle
-from intentroute.errors import BundleError
+from intentroute.config import build_cascade
+from intentroute.data import load_templates, read_jsonl
+from intentroute.data.generate import render_template
+from intentroute.errors import BundleError, ConfigError
 from intentroute.layers.torch_bow import TorchBowLayer
+from intentroute.plugins import PluginManager
+from intentroute.policies import load_policies, write_policies
+from intentroute.train import train
 
+from .conftest import FixedLayer, run_cli
 from .test_torch_bow_layer import A_LABELS, A_TEXTS, make_bundle
 
 
@@ -117,3 +129,96 @@ def test_a_bad_new_bundle_never_stops_the_old_model_and_is_logged(
     status = layer.status()
     assert status["enabled"] and status["reload_error"], status
     assert any("the old model keeps serving" in r.getMessage() for r in caplog.records)
+
+
+def test_a_secret_never_appears_in_a_config_error() -> None:
+    secret = "sk-abcdefghijklmnopqrstuvwxyz123456"
+    with pytest.raises(ConfigError) as err:
+        build_cascade({"layers": [{"name": "llm", "params": {"api_key": secret, "examples": 5}}]})
+    assert secret not in str(err.value) and "api_key='***'" in str(err.value)
+
+
+class _BrokenFactoryPlugin:
+    @intentroute.hookimpl
+    def register_layers(self, register: Any) -> None:
+        def broken(name: str = "broken") -> Any:
+            raise RuntimeError("the plugin's own bug")
+
+        register("broken", broken)
+
+
+def test_a_plugin_factory_raising_anything_is_a_config_error_naming_the_layer(fresh_pm: PluginManager) -> None:
+    plugin = _BrokenFactoryPlugin()
+    fresh_pm.register(plugin, name="broken-plugin")
+    try:
+        with pytest.raises(ConfigError, match=r"layer 'broken'.*RuntimeError: the plugin's own bug"):
+            build_cascade({"layers": [{"name": "broken"}]}, plugin_manager=fresh_pm)
+    finally:
+        fresh_pm.unregister(plugin)
+
+
+class _StatusRaises(FixedLayer):
+    def status(self) -> dict[str, Any]:
+        raise RuntimeError("diagnostics are broken")
+
+
+def test_a_layer_whose_status_raises_is_reported_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    cascade = Cascade([_StatusRaises("odd", {"quotes": 1.0})])
+    with caplog.at_level(logging.WARNING, logger="intentroute"):
+        report = cascade.status()
+    assert report["layers"][0]["status"] == {"status_error": "RuntimeError: diagnostics are broken"}
+    assert any("diagnostics are broken" in r.getMessage() for r in caplog.records)
+
+
+def test_a_policies_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "policies.toml"
+    bad.write_bytes(b"[policies.rules]\nthreshold = 0.5 # \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_policies(bad)
+
+
+def test_route_batch_of_a_single_string_is_a_type_error() -> None:
+    cascade = Cascade([FixedLayer("f", {"quotes": 1.0})])
+    with pytest.raises(TypeError, match="single str"):
+        cascade.route_batch("quote for aapl")  # type: ignore[arg-type]
+
+
+def test_training_data_with_an_empty_intent_or_one_intent_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty" / "intent_train.jsonl"
+    empty.parent.mkdir()
+    empty.write_text('{"text": "quote", "intent": "quotes"}\n{"text": "hi", "intent": ""}\n')
+    with pytest.raises(ConfigError, match="line 2: the intent is empty"):
+        read_jsonl(empty)
+    one = tmp_path / "one" / "intent_train.jsonl"
+    one.parent.mkdir()
+    one.write_text('{"text": "quote", "intent": "quotes"}\n{"text": "price", "intent": "quotes"}\n')
+    with pytest.raises(ConfigError, match="at least two intents"):
+        train(one.parent, "linear")
+
+
+def test_a_template_with_more_combinations_than_a_range_holds_still_renders() -> None:
+    slots = {f"S{i}": [f"v{i}_{j}" for j in range(100)] for i in range(10)}  # 100**10 = 1e20 > 2**63
+    templates = load_templates({"intents": {"a": [" ".join("{" + k + "}" for k in slots)]}, "slots": slots})
+    rendered = render_template(templates.intents["a"][0], templates.slots, max_combos=5, rng=random.Random(0))
+    assert len(rendered) == 5 and len({text for text, _ in rendered}) == 5
+
+
+def test_a_policies_file_for_any_layer_name_is_valid_toml_and_reads_back(tmp_path: Path) -> None:
+    policies = {"my.rules v2": Policy(0.5, 0.1), "torch_bow": Policy(0.55, 0.0), 'odd "name"': Policy(0.2, 0.0)}
+    path = write_policies(tmp_path / "p.toml", policies)
+    assert load_policies(path) == policies
+
+
+def test_generated_and_fitted_files_are_ordinary_readable_files(tmp_path: Path) -> None:
+    out = run_cli("generate", "--out", str(tmp_path / "data"), "--size", "200", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    write_policies(tmp_path / "p.toml", {"rules": Policy(0.5, 0.1)})
+    expected = 0o666 & ~_current_umask()
+    for path in [*(tmp_path / "data").iterdir(), tmp_path / "p.toml"]:
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def _current_umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old

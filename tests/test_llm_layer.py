@@ -112,6 +112,19 @@ def test_429_then_success_retries_once(server: ChatServer) -> None:
     assert result.meta["attempts"] == 2 and len(server.requests) == 2
 
 
+@pytest.mark.parametrize("header", ["-5", "nan", "soon"])
+def test_a_retry_after_that_is_not_a_usable_wait_falls_back_to_the_backoff(server: ChatServer, header: str) -> None:
+    server.replies.extend(
+        [
+            Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": header}),
+            Reply(200, verdict("transfers", 0.8)),
+        ]
+    )
+    result = layer_for(server, backoff=0.01).route("when does my deposit land")
+    assert result.top is not None and result.top.intent == "transfers"
+    assert result.meta["attempts"] == 2
+
+
 def test_500_on_every_try_gives_up_after_bounded_attempts(server: ChatServer) -> None:
     server.default = Reply(500, {"error": {"message": "boom"}})
     route = route_with(layer_for(server, max_retries=2), "quote for tsla")

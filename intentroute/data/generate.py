@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,18 @@ __all__ = [
 SPLIT_FILES = {"train": "intent_train.jsonl", "val": "intent_val.jsonl", "test": "intent_test.jsonl"}
 SUMMARY_FILE = "dataset_summary.json"
 Split = Literal["random", "template"]
+
+
+def _sample_indices(rng: random.Random, total: int, k: int) -> list[int]:
+    """``k`` distinct indices below ``total``, as ``rng.sample(range(total), k)`` draws them;
+    beyond what ``range`` can hold (more than ``sys.maxsize`` combinations) by rejection, where
+    a repeat is all but impossible."""
+    if total <= sys.maxsize:
+        return rng.sample(range(total), k)
+    picks: dict[int, None] = {}
+    while len(picks) < k:
+        picks[rng.randrange(total)] = None
+    return list(picks)
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,7 @@ def render_template(
             n *= len(slots[k])
         per_form.append((form, keys, n))
     total = sum(n for _, _, n in per_form)
-    picks = rng.sample(range(total), min(total, max_combos))
+    picks = _sample_indices(rng, total, min(total, max_combos))
     rendered = []
     for pick in picks:
         idx = 0

@@ -38,6 +38,8 @@ def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
             raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("intent"), str):
             raise ConfigError(f'line {n}: expected {{"text": str, "intent": str}}, got {line[:80]!r}', source=str(p))
+        if not row["intent"].strip():
+            raise ConfigError(f"line {n}: the intent is empty (an intent needs a name)", source=str(p))
         rows.append(row)
     if not rows:
         raise ConfigError("no examples", source=str(p))

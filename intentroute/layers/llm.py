@@ -295,6 +295,8 @@ class LLMLayer:
                     retry_after = float(header) if header else None
                 except ValueError:
                     retry_after = None
+                if not is_number(retry_after, 0.0):  # negative, NaN or infinite: a header not to trust
+                    retry_after = None
             except Exception as exc:  # anything else the SDK raises
                 return None, attempts, f"{type(exc).__name__}: {exc}"
             if attempts > self.max_retries:
