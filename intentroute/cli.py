@@ -26,7 +26,7 @@ from .data import GeneratorConfig, format_summary, load_templates, merge_templat
 from .data import generate as run_generate
 from .domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path, load_domain
 from .errors import ConfigError, IntentRouteError
-from .plugins import layer_registry
+from .plugins import get_plugin_manager, layer_registry
 from .train import preset_epochs
 from .train import train as run_train
 from .tune import fit_policies, parse_target, save_policies
@@ -105,6 +105,10 @@ def layers(as_json: bool) -> None:
     """List every registered layer, the plugin it came from and whether it can run here."""
 
     rows = []
+    for plugin, (source, why) in get_plugin_manager().broken.items():
+        rows.append(
+            {"name": "-", "plugin": plugin, "source": source, "available": False, "reason": f"failed to load: {why}"}
+        )
     for info in layer_registry().values():
         reason = info.availability()
         rows.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(ENTRY_POINT_GROUP)
         self.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}
+        #: installed plugins that failed to load, by entry-point name: (distribution, why)
+        self.broken: dict[str, tuple[str, str]] = {}
 
     def register_plugin(self, plugin: object, name: str, source: str) -> None:
         """Register ``plugin`` under ``name``; ``source`` says where it came from (for listings)."""
@@ -60,6 +63,9 @@ class PluginManager(pluggy.PluginManager):
         except ValueError as exc:
             raise PluginError(f"cannot register plugin {name!r} from {source}: {exc}") from exc
         self.sources[name] = source
+
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +122,18 @@ def _load_entrypoints(pm: PluginManager) -> None:
         try:
             plugin = ep.load()
         except Exception as exc:
-            raise PluginError(
+            message = (
                 f"plugin {ep.name!r} ({dist}, entry point {ep.value!r}) failed to load: "
                 f"{type(exc).__name__}: {exc}. Uninstall it, or set {LOAD_PLUGINS_ENV} to the "
                 "plugins you want."
-            ) from exc
+            )
+            if allowed is not None:  # asked for by name: fail fast
+                raise PluginError(message) from exc
+            # one broken third-party plugin must not stop the built-ins and the other plugins:
+            # it is skipped, logged, and listed by `intentroute layers`
+            pm.broken[ep.name] = (dist, f"{type(exc).__name__}: {exc}")
+            _log.error("%s It is skipped.", message)
+            continue
         pm.register_plugin(plugin, ep.name, dist)
 
 

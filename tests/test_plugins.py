@@ -126,11 +126,26 @@ def test_INTENTROUTE_LOAD_PLUGINS_restricts_which_plugins_load(monkeypatch: pyte
         new_plugin_manager()
 
 
-def test_a_plugin_that_fails_to_import_is_a_plugin_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("INTENTROUTE_LOAD_PLUGINS", raising=False)
+def test_a_plugin_named_in_INTENTROUTE_LOAD_PLUGINS_that_fails_to_import_is_a_plugin_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INTENTROUTE_LOAD_PLUGINS", "broken")
     _fake_entry_points(monkeypatch, {"broken": ("broken-dist", ImportError("no module named nope"))})
     with pytest.raises(PluginError, match="'broken' \\(broken-dist 9.9.*no module named nope"):
         new_plugin_manager()
+
+
+def test_a_broken_installed_plugin_is_skipped_and_logged_and_the_built_ins_still_work(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("INTENTROUTE_LOAD_PLUGINS", raising=False)
+    _fake_entry_points(monkeypatch, {"broken": ("broken-dist", ImportError("no module named nope"))})
+    with caplog.at_level("ERROR", logger="intentroute"):
+        pm = new_plugin_manager()
+    assert "broken" in pm.broken and "no module named nope" in pm.broken["broken"][1]
+    assert {"rules", "torch_bow", "llm"} <= set(layer_registry(pm))
+    assert build_cascade({"layers": [{"name": "rules"}]}, plugin_manager=pm).route("cash balance").intent
+    assert any("failed to load" in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
 
 
 def test_availability_reports_why_a_layer_cannot_run(fresh_pm: PluginManager) -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import intentroute
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
+from intentroute.config import build_cascade
 from intentroute.domains import domain_path, load_domain
 from intentroute.errors import ConfigError, LayerUnavailable
 from intentroute.estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
@@ -91,8 +92,20 @@ def test_seed_TORCH_ROUTER_paths_select_the_bundle(tmp_path: Path, monkeypatch: 
     assert layer.route("quote for aapl").top is not None
 
 
+def test_a_bundle_folder_that_does_not_exist_is_a_config_error_unless_the_layer_waits_for_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no bundle folder at .*absent.*wait_for_bundle"):
+        TorchBowLayer(tmp_path / "absent")
+    with pytest.raises(ConfigError, match="parameter 'bundle'"):
+        build_cascade({"layers": [{"name": "torch_bow", "params": {"bundle": str(tmp_path / "absnet")}}]})
+    layer = TorchBowLayer(tmp_path / "later", wait_for_bundle=True, reload_interval=0)
+    with pytest.raises(LayerUnavailable):
+        layer.route("price of aapl")
+    make_bundle(tmp_path / "later", A_TEXTS, A_LABELS)
+    assert layer.route("price of aapl").top.intent == "quotes"  # type: ignore[union-attr]
+
+
 def test_missing_artifacts_make_the_layer_unavailable_and_the_cascade_skips_it(tmp_path: Path) -> None:
-    layer = TorchBowLayer(tmp_path / "absent")
+    layer = TorchBowLayer(tmp_path / "absent", wait_for_bundle=True)
     with pytest.raises(LayerUnavailable, match="no bundle folder"):
         layer.route("anything")
     assert layer.status()["enabled"] is False and layer.status()["artifacts_present"] is False

@@ -44,6 +44,7 @@ def _check_scores(model: BowScorer) -> None:
         if not all(math.isfinite(p) for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
             raise BundleError(f"the model's probabilities for {text!r} are not a distribution: {probs[:3]}...")
 
+
 #: what the ``torch_bow`` layer's top score can be (see :class:`TorchBowLayer`)
 CONFIDENCES = ("probability", "in_scope")
 
@@ -81,6 +82,9 @@ class TorchBowLayer:
         in-domain paraphrases it has not seen, which a probability threshold rejects; the
         background class's probability separates those from out-of-scope requests much better
         (docs/benchmarks.md).
+    wait_for_bundle:
+        ``False`` (default): a ``bundle`` folder that does not exist is a ``ConfigError`` at once.
+        ``True``: the layer starts unavailable and loads the bundle when it appears (hot reload).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class TorchBowLayer:
         min_known_words: int = 1,
         background_label: str | None = "none",
         confidence: str = "probability",
+        wait_for_bundle: bool = False,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
@@ -123,6 +128,14 @@ class TorchBowLayer:
         self.top_k = top_k
         self.reload_interval = float(reload_interval)
         self.paths = self._resolve(bundle)
+        if bundle is not None and not wait_for_bundle and self.paths.root is not None and not self.paths.root.exists():
+            # a misspelt path would otherwise build a cascade that answers clarify to everything
+            raise ConfigError(
+                f"no bundle folder at {self.paths.root}; pass wait_for_bundle=true to start without "
+                "one and load it when it is written",
+                param="bundle",
+                value=str(bundle),
+            )
         self._scorer: BowScorer | None = None
         self._signature: tuple[Any, ...] | None = None
         self._lock = threading.Lock()
