@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,8 @@ from ..types import Candidate, LayerResult
 from ..validation import is_number
 
 __all__ = ["DEFAULT_MODEL", "LLMLayer"]
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 NONE_LABEL = "none"
@@ -158,6 +161,8 @@ class LLMLayer:
             return float(value)
 
         self.name = name
+        self.failures = 0  # routes the LLM gave no answer to (status())
+        self.last_error: str | None = None
         self.timeout = number("timeout", timeout, 0.001, 600)
         self.deadline = number("deadline", deadline, 0.001, 3600)
         self.max_retries = int(number("max_retries", max_retries, 0, 10))
@@ -328,6 +333,12 @@ class LLMLayer:
             "latency_ms": round((time.monotonic() - t0) * 1000, 1),
         }
         if response is None:
+            with self._lock:
+                self.failures += 1
+                self.last_error = error
+            _logger.warning(
+                "llm layer %r (%s): no answer after %d attempt(s): %s", self.name, self.model, attempts, error
+            )
             return LayerResult(meta={**meta, "reason": error})
         usage = getattr(response, "usage", None)
         if usage is not None:
@@ -376,6 +387,8 @@ class LLMLayer:
             "structured_output": self.structured,
             "cache_entries": len(self._cache),
             "requests": self.calls,
+            "failures": self.failures,
+            "last_error": self.last_error,
             "intents": list(self.intents),
             "log_file": str(self.log_file) if self.log_file else None,
         }
