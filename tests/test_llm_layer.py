@@ -259,3 +259,15 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_a_server_that_drips_its_answer_cannot_hold_a_route_past_the_deadline(server: ChatServer) -> None:
+    # each byte comes well within the read timeout, so only a deadline over the whole call stops it:
+    # the answer takes ~30 s to arrive, the deadline is 1 s (the bound asserted is generous on purpose)
+    server.default = Reply(200, verdict("quotes", 0.9), drip=0.1)
+    layer = layer_for(server, timeout=1.0, deadline=1.0)
+    t0 = time.monotonic()
+    route = route_with(layer, "quote for tsla")
+    assert time.monotonic() - t0 < 6.0
+    assert route.intent == "clarify" and "deadline of 1s reached" in route.trace[0].reason
+    assert layer.status()["cache_entries"] == 0 and layer.status()["failures"] == 1

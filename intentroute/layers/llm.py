@@ -34,6 +34,10 @@ __all__ = ["DEFAULT_MODEL", "LLMLayer"]
 
 _logger = logging.getLogger(__name__)
 
+
+class _DeadlineReached(Exception):
+    """The route's deadline passed before the server finished its answer."""
+
 DEFAULT_MODEL = "gpt-4o-mini"
 NONE_LABEL = "none"
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
@@ -280,7 +284,9 @@ class LLMLayer:
             try:
                 with self._lock:
                     self.calls += 1
-                return self._client.chat.completions.create(**kwargs), attempts, None
+                return self._within(remaining, kwargs), attempts, None
+            except _DeadlineReached:
+                return None, attempts, f"deadline of {self.deadline:g}s reached while the server was still answering"
             except openai.APITimeoutError:
                 last = f"timed out after {min(self.timeout, remaining):g}s"
                 return None, attempts, last  # a slow server is not retried: it would blow the deadline
@@ -311,6 +317,30 @@ class LLMLayer:
             if wait >= remaining:
                 return None, attempts, f"deadline of {self.deadline:g}s leaves no time to retry: {last}"
             time.sleep(wait)
+
+    def _within(self, seconds: float, kwargs: dict[str, Any]) -> Any:
+        """The SDK call, waited for at most ``seconds``. The SDK's timeout bounds each read, not
+        the call: a server that sends a byte now and then holds a request for as long as it likes.
+        The call runs in a daemon thread; past the deadline the route goes on without it, and its
+        answer, when it comes, is dropped (never cached)."""
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def call() -> None:
+            try:
+                outcome.append((True, self._client.chat.completions.create(**kwargs)))
+            except BaseException as exc:  # handed to the caller
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name=f"intentroute-llm-{self.name}", daemon=True).start()
+        if not done.wait(max(0.0, seconds)):
+            raise _DeadlineReached
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     def route(self, text: str) -> LayerResult:
         if self.unavailable_reason is not None:
