@@ -44,7 +44,9 @@ def main() -> None:
     second = train(work / "data", "default", slots=domain.slots)
     print(f"second model: held-out test accuracy {second.metrics['test_accuracy']:.3f}")
     save_bundle(work / "bundle", second.vectorizer, second.classifier, metrics=second.metrics)
-    route = cascade.route(text)  # the layer sees the new files and swaps the model in
+    cascade.route(text)  # the layer sees the new files: it loads them in the background, the old model answering
+    classifier.wait_for_reload()  # (a service would not wait; this example wants the new model's answer)
+    route = cascade.route(text)
     status = classifier.status()
     print(
         f"\nafter retraining on 8,000 examples with slot markers {status['slots']}: reloads={status['reloads']}, "

@@ -126,6 +126,7 @@ def test_a_bad_new_bundle_never_stops_the_old_model_and_is_logged(
         for _ in range(3):
             result = layer.route("price of aapl")
             assert result.top is not None and result.top.intent == "quotes"
+            assert layer.wait_for_reload(timeout=60)
     status = layer.status()
     assert status["enabled"] and status["reload_error"], status
     assert any("the old model keeps serving" in r.getMessage() for r in caplog.records)

@@ -210,6 +210,8 @@ def test_a_new_bundle_is_picked_up_without_a_restart(tmp_path: Path) -> None:
     layer = TorchBowLayer(path, reload_interval=0)
     assert layer.route("price of aapl").top.intent == "quotes"  # type: ignore[union-attr]
     make_bundle(path, B_TEXTS, B_LABELS)
+    layer.route("price of aapl")  # finds the new files; the old model answers while they load
+    assert layer.wait_for_reload(timeout=60)
     assert layer.route("deposit status").top.intent == "transfers"  # type: ignore[union-attr]
     assert layer.status()["reloads"] == 1 and layer.status()["labels"] == ["facts", "transfers"]
 
@@ -221,11 +223,38 @@ def test_a_bad_new_bundle_leaves_the_old_model_serving(tmp_path: Path) -> None:
     weights.write_bytes(weights.read_bytes()[:100])
     result = layer.route("price of aapl")
     assert result.top is not None and result.top.intent == "quotes"
+    assert layer.wait_for_reload(timeout=60)
     status = layer.status()
     assert status["enabled"] and "intent_router.pt: does not match the manifest" in status["reload_error"]
     make_bundle(path, B_TEXTS, B_LABELS)  # a good one again
+    layer.route("deposit status")
+    assert layer.wait_for_reload(timeout=60)
     assert layer.route("deposit status").top.intent == "transfers"  # type: ignore[union-attr]
     assert layer.status()["reload_error"] is None
+
+
+def test_a_route_never_waits_for_a_reload_the_old_model_answers_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import intentroute.layers.torch_bow as torch_bow_module
+
+    path = make_bundle(tmp_path / "b", A_TEXTS, A_LABELS)
+    layer = TorchBowLayer(path, reload_interval=0)
+    release = threading.Event()
+    real_load = torch_bow_module.load_bundle
+
+    def slow_load(where: Any) -> Any:  # a load that takes as long as the test wants
+        release.wait(60)
+        return real_load(where)
+
+    monkeypatch.setattr(torch_bow_module, "load_bundle", slow_load)
+    make_bundle(path, B_TEXTS, B_LABELS)
+    for _ in range(5):  # the reload is under way and blocked: every route is answered by the old model
+        assert layer.route("price of aapl").top.intent == "quotes"  # type: ignore[union-attr]
+    assert not layer.wait_for_reload(timeout=0.05)
+    release.set()
+    assert layer.wait_for_reload(timeout=60)
+    assert layer.route("deposit status").top.intent == "transfers"  # type: ignore[union-attr]
 
 
 def test_routing_is_thread_safe_while_bundles_are_replaced(tmp_path: Path) -> None:

@@ -82,6 +82,10 @@ class TorchBowLayer:
         in-domain paraphrases it has not seen, which a probability threshold rejects; the
         background class's probability separates those from out-of-scope requests much better
         (docs/benchmarks.md).
+    background_reload:
+        ``True`` (default): a new bundle found on disk is loaded in a background thread while the
+        old model keeps answering, so no route waits for a load; ``False``: the route that finds
+        it loads it. :meth:`reload` always loads in the calling thread.
     wait_for_bundle:
         ``False`` (default): a ``bundle`` folder that does not exist is a ``ConfigError`` at once.
         ``True``: the layer starts unavailable and loads the bundle when it appears (hot reload).
@@ -98,6 +102,7 @@ class TorchBowLayer:
         background_label: str | None = "none",
         confidence: str = "probability",
         wait_for_bundle: bool = False,
+        background_reload: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError("must be a non-empty string", param="name", value=name)
@@ -127,6 +132,9 @@ class TorchBowLayer:
         self.name = name
         self.top_k = top_k
         self.reload_interval = float(reload_interval)
+        self.background_reload = bool(background_reload)
+        self._reloading: threading.Thread | None = None
+        self._reload_lock = threading.Lock()
         self.paths = self._resolve(bundle)
         if bundle is not None and not wait_for_bundle and self.paths.root is not None and not self.paths.root.exists():
             # a misspelt path would otherwise build a cascade that answers clarify to everything
@@ -198,7 +206,7 @@ class TorchBowLayer:
             if now - self._last_check >= self.reload_interval:
                 self._last_check = now
                 if self.paths.signature() != self._signature:
-                    self._try_load()
+                    self._reload_soon()
         model = self._scorer
         if model is None:
             raise LayerUnavailable(self.load_error or "no bundle loaded")
@@ -209,8 +217,30 @@ class TorchBowLayer:
         """The model serving now (``None`` while no bundle could be loaded)."""
         return self._scorer
 
+    def _reload_soon(self) -> None:
+        """Load the new bundle: in a background thread while a model is serving (the routes go on
+        with it meanwhile, a load can take a second), at once when none is."""
+        if self._scorer is None or not self.background_reload:
+            self._try_load()
+            return
+        with self._reload_lock:
+            if self._reloading is not None and self._reloading.is_alive():
+                return
+            self._reloading = threading.Thread(
+                target=self._try_load, name=f"intentroute-reload-{self.name}", daemon=True
+            )
+            self._reloading.start()
+
+    def wait_for_reload(self, timeout: float | None = None) -> bool:
+        """Wait for a background reload under way to finish; ``True`` when none is running."""
+        thread = self._reloading
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
     def reload(self) -> bool:
-        """Check for a new bundle now; ``True`` if a new model is serving."""
+        """Check for a new bundle now, in this thread; ``True`` if a new model is serving."""
         before = self.reloads
         self._try_load()
         return self.reloads > before
