@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ConfigError
+from .patterns import BoundedPattern
 from .slots import slots_from_spec
 from .text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
 from .validation import is_number
@@ -134,7 +135,9 @@ class Features:
         return {SLOT_MARKER_PREFIX + name: slot for name, slot in found.items()}
 
     def _reset_caches(self) -> None:
-        self._pattern_ = re.compile(self.token_pattern)
+        # a token pattern other than the default comes from a user (or a bundle's manifest): its
+        # searches run under a time bound (the default pattern never reaches it: text.tokenize)
+        self._pattern_ = BoundedPattern(self.token_pattern)
         self._char_cache_: dict[str, list[int]] = {}
         self._unit_sq_cache_: dict[str, float] = {}
 

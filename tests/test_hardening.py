@@ -28,9 +28,11 @@ from intentroute.config import build_cascade
 from intentroute.data import load_templates, read_jsonl
 from intentroute.data.generate import render_template
 from intentroute.errors import BundleError, ConfigError
+from intentroute.layers.rules import RuleLayer
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.plugins import PluginManager
 from intentroute.policies import load_policies, write_policies
+from intentroute.scoring import BowScorer
 from intentroute.train import train
 
 from .conftest import FixedLayer, run_cli
@@ -223,3 +225,20 @@ def _current_umask() -> int:
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_a_catastrophic_regex_in_a_rules_file_cannot_hold_a_route(caplog: pytest.LogCaptureFixture) -> None:
+    layer = RuleLayer({"intents": {"quotes": {"regexes": {"(a|aa)+$": 0.9}, "phrases": {"quote": 0.9}}}})
+    cascade = Cascade([layer])
+    with caplog.at_level(logging.WARNING, logger="intentroute"):
+        route = cascade.route("a" * 60 + "b")  # re would backtrack for hours on this
+    assert route.intent == "clarify"
+    assert cascade.route("quote aaa").intent == "quotes"
+    assert any("gave up after" in r.getMessage() for r in caplog.records)
+
+
+def test_a_catastrophic_token_pattern_in_a_manifest_cannot_hold_a_route(bundle: Path) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    _edit_manifest(bundle, featurizer={**manifest["featurizer"], "token_pattern": "(a|aa)+$"})
+    scorer = BowScorer.from_bundle(load_bundle(bundle))
+    assert scorer.tokens("a" * 60 + "b") == []  # gave up within the bound: no tokens

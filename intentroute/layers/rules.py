@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .._io import read_toml_or_json
-from ..domains import DEFAULT_DOMAIN, domain_file_or_path
+from ..domains import DEFAULT_DOMAIN, available_domains, domain_file_or_path
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
+from ..patterns import BoundedPattern
 from ..text import PhraseTable, normalize
 from ..types import Candidate, LayerResult, ranked
 from ..validation import is_number
@@ -146,6 +147,9 @@ class RuleLayer:
         name: str = "rules",
         min_score: float = 0.0,
     ) -> None:
+        # the embedded domains' rules are the library's own: re's speed; anything else is a
+        # user's file, searched under a time bound (intentroute.patterns)
+        trusted = isinstance(rules, str) and rules in available_domains() and not Path(rules).exists()
         if isinstance(rules, str | Path):
             rules = domain_file_or_path(rules, "rules.toml")
         self.rules, self.source = load_rules(rules)
@@ -159,12 +163,12 @@ class RuleLayer:
         # keywords and phrases are looked up by word n-gram, so matching costs
         # O(words x longest phrase) whatever the number of rules
         grams: dict[str, list[Rule]] = {}
-        self._regexes: list[tuple[re.Pattern[str], Rule]] = []
+        self._regexes: list[tuple[re.Pattern[str] | BoundedPattern, Rule]] = []
         for r in self.rules:
             if r.kind in ("keywords", "phrases"):
                 grams.setdefault(r.pattern, []).append(r)
             else:
-                self._regexes.append((re.compile(r.pattern), r))
+                self._regexes.append((re.compile(r.pattern) if trusted else BoundedPattern(r.pattern), r))
         self._phrases = PhraseTable({g: tuple(rs) for g, rs in grams.items()})
 
     def matches(self, text: str) -> list[Rule]:
