@@ -41,6 +41,7 @@ __all__ = [
 
 SPLIT_FILES = {"train": "intent_train.jsonl", "val": "intent_val.jsonl", "test": "intent_test.jsonl"}
 SUMMARY_FILE = "dataset_summary.json"
+_DRY_AFTER = 5000  # draws in a row without a new text, after which an intent's templates count as exhausted
 Split = Literal["random", "template"]
 
 
@@ -216,10 +217,13 @@ def generate(
         weights = [t.weight for t in templates.intents[intent]]
         seen: set[str] = set()
         chosen: list[Example] = []
-        attempts = 0
+        attempts = since_new = 0
         limit = 50 * quota[intent] + 1000
-        while len(chosen) < quota[intent] and attempts < limit:
+        # stop early once the templates have run dry: a few templates and a large size would
+        # otherwise draw duplicates for minutes (the shortfall is reported either way)
+        while len(chosen) < quota[intent] and attempts < limit and since_new < _DRY_AFTER:
             attempts += 1
+            since_new += 1
             pool = rng.choices(pools, weights)[0]
             ex = pool[rng.randrange(len(pool))]
             text, affixed, noisy = ex.text, False, False
@@ -232,6 +236,7 @@ def generate(
             if text in seen:
                 continue
             seen.add(text)
+            since_new = 0
             chosen.append(Example(text, intent, ex.template_id, ex.slot_values, affixed, noisy, ex.variant))
         if len(chosen) < quota[intent]:
             shortfall[intent] = quota[intent] - len(chosen)
