@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -114,6 +115,26 @@ def atomic_write_folder(target: Path, files: Mapping[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    _remove_leftovers(target)
+
+
+#: a staging folder this old belongs to a save that was killed, not to one under way
+_STALE_SECONDS = 600
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove what killed saves of ``target`` left beside it, now that ``target`` is complete:
+    every ``.<name>.old-*`` (a previous folder) and the ``.<name>.new-*`` staging folders older
+    than ten minutes (a younger one may be another process's save under way)."""
+    now = time.time()
+    for leftover in target.parent.glob(f".{target.name}.*-*"):
+        kind = leftover.name[len(target.name) + 2 :].split("-", 1)[0]
+        try:
+            stale = kind == "old" or (kind == "new" and now - leftover.stat().st_mtime > _STALE_SECONDS)
+        except OSError:
+            continue
+        if stale and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def interrupted_save_hint(folder: Path) -> str:

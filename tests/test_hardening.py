@@ -242,3 +242,16 @@ def test_a_catastrophic_token_pattern_in_a_manifest_cannot_hold_a_route(bundle: 
     _edit_manifest(bundle, featurizer={**manifest["featurizer"], "token_pattern": "(a|aa)+$"})
     scorer = BowScorer.from_bundle(load_bundle(bundle))
     assert scorer.tokens("a" * 60 + "b") == []  # gave up within the bound: no tokens
+
+
+def test_a_save_removes_what_killed_saves_left_beside_the_bundle(bundle: Path) -> None:
+    stale_new = bundle.parent / f".{bundle.name}.new-abc123"
+    fresh_new = bundle.parent / f".{bundle.name}.new-def456"  # maybe another process's save under way
+    old = bundle.parent / f".{bundle.name}.old-ghi789"
+    for folder in (stale_new, fresh_new, old):
+        folder.mkdir()
+        (folder / "intent_router.pt").write_bytes(b"partial")
+    os.utime(stale_new, (0, 0))
+    make_bundle(bundle, A_TEXTS, A_LABELS)
+    assert not stale_new.exists() and not old.exists() and fresh_new.exists()
+    assert load_bundle(bundle).labels == sorted(set(A_LABELS))
