@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,14 @@ def test_a_server_that_drips_its_answer_cannot_hold_a_route_past_the_deadline(se
     assert time.monotonic() - t0 < 6.0
     assert route.intent == "clarify" and "deadline of 1s reached" in route.trace[0].reason
     assert layer.status()["cache_entries"] == 0 and layer.status()["failures"] == 1
+
+
+def test_concurrent_routes_asking_the_same_question_make_one_request(server: ChatServer) -> None:
+    # single flight: 8 threads x 5 distinct questions, each answer slow enough for all to overlap
+    server.default = Reply(200, verdict("quotes", 0.9), delay=0.3)
+    layer = layer_for(server)
+    questions = [f"quote for symbol number {i}" for i in range(5)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(layer.route, [q for q in questions for _ in range(8)]))
+    assert all(r.top is not None and r.top.intent == "quotes" for r in results)
+    assert len(server.requests) == len(questions)

@@ -38,6 +38,16 @@ _logger = logging.getLogger(__name__)
 class _DeadlineReached(Exception):
     """The route's deadline passed before the server finished its answer."""
 
+
+class _Flight:
+    """One request under way, which routes asking the same question wait for (single flight)."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: LayerResult | None = None
+
 DEFAULT_MODEL = "gpt-4o-mini"
 NONE_LABEL = "none"
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
@@ -192,6 +202,7 @@ class LLMLayer:
         self.log_file = Path(log_file) if log_file else None
         self._cache: OrderedDict[str, LayerResult] = OrderedDict()
         self._lock = threading.Lock()
+        self._inflight: dict[str, _Flight] = {}
         self.calls = 0
         self.unavailable_reason: str | None = None
         self._client = client
@@ -352,8 +363,28 @@ class LLMLayer:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
+            flight = self._inflight.get(key) if cached is None else None
+            leader = cached is None and flight is None
+            if leader:
+                flight = self._inflight[key] = _Flight()
         if cached is not None:
             return LayerResult(cached.candidates, evidence=cached.evidence, meta={**cached.meta, "cached": True})
+        assert flight is not None
+        if not leader:  # the same question is being asked already: one request, one answer for all
+            if flight.done.wait(self.deadline) and flight.result is not None:
+                shared = flight.result
+                return LayerResult(shared.candidates, evidence=shared.evidence, meta={**shared.meta, "shared": True})
+            return LayerResult(meta={"reason": f"deadline of {self.deadline:g}s reached waiting for the same question"})
+        try:
+            flight.result = self._ask(text, key)
+            return flight.result
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            flight.done.set()
+
+    def _ask(self, text: str, key: str) -> LayerResult:
+        """Ask the LLM (this thread leads the requests for ``key``); cache a usable answer."""
         t0 = time.monotonic()
         response, attempts, error = self._call(text)
         meta: dict[str, Any] = {
