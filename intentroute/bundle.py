@@ -21,7 +21,7 @@ lists it (no torch needed), else the ``.pt`` with ``torch.load(weights_only=True
 unpickles arbitrary objects. Every checksum and every shape is checked, and a problem is a
 :class:`~intentroute.errors.BundleError` naming the file. A folder of the legacy pipeline's files
 alone (no manifest) loads too (:mod:`intentroute.legacy`). The module is the format's one
-definition, writing and reading side by side (about 450 lines, most of it the checks that turn
+definition, writing and reading side by side (about 510 lines, most of it the checks that turn
 a bad file into an error naming it).
 """
 

@@ -6,7 +6,10 @@ few-shot examples) and to say how sure it is, as JSON ``{"intent": ..., "confide
 has a timeout, every route an overall deadline; only connection errors, 429 and 5xx are retried,
 a bounded number of times with backoff. Verdicts are cached by normalised utterance. Whatever goes
 wrong - a label outside the set, malformed JSON, an empty answer, a refusal, a timeout, an error -
-the layer abstains with the reason in the trace; it never raises into the cascade.
+the layer abstains with the reason in the trace; it never raises into the cascade. The deadline
+holds over the whole call (a daemon thread), and routes asking a question already under way share
+its request (single flight). About 470 lines: the prompt, the parsing of every way an answer can
+be malformed, and the bounds (timeout, deadline, retries, cache) belong to one call path.
 """
 
 from __future__ import annotations
