@@ -52,6 +52,7 @@ bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.presets
 	$(PY) -m benchmarks.template_splits
+	$(PY) -m benchmarks.soak
 	@if [ -d $(SHARED) ]; then $(PY) -m benchmarks.public --data $(SHARED) && \
 		$(PY) -m benchmarks.sklearn_defaults --data $(SHARED); \
 	else echo "benchmarks.public and benchmarks.sklearn_defaults skipped: no $(SHARED)"; fi

@@ -172,6 +172,15 @@ class Cascade:
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
+    #: how to build this cascade again in another process (set by ``build_cascade``); ``None``
+    #: for one built in code, which pickles only when its layers and extractor do
+    rebuild_from: tuple[Any, tuple[Any, ...]] | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.rebuild_from is not None:
+            return self.rebuild_from
+        return super().__reduce_ex__(protocol)
+
     def policy_for(self, name: str) -> Policy:
         """The policy of the layer called ``name``."""
         return self.policies[self.layer_names.index(name)]

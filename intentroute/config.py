@@ -171,6 +171,7 @@ def build_cascade(
     'quotes'
     """
     data, where, base = load_config(config)
+    source_config = config if not isinstance(config, Mapping) else copy.deepcopy(dict(config))
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise ConfigError(f"unknown keys {unknown}; expected some of {sorted(_TOP_KEYS)}", source=where)
@@ -213,9 +214,13 @@ def build_cascade(
         if key in data:
             kwargs[key] = data[key]
     try:
-        return Cascade(layers, policies, fallback=fallback, extractor=extractor, labels=labels, **kwargs)
+        cascade = Cascade(layers, policies, fallback=fallback, extractor=extractor, labels=labels, **kwargs)
     except ConfigError as exc:
         raise ConfigError(str(exc), source=where) from exc
+    if plugin_manager is None:  # (a throwaway plugin manager cannot travel to another process)
+        # pickled, the cascade is its config: a worker process builds its own (loading its bundle once)
+        cascade.rebuild_from = (build_cascade, (source_config,))
+    return cascade
 
 
 def default_config(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:

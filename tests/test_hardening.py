@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import random
 import stat
 import subprocess
@@ -255,3 +256,23 @@ def test_a_save_removes_what_killed_saves_left_beside_the_bundle(bundle: Path) -
     make_bundle(bundle, A_TEXTS, A_LABELS)
     assert not stale_new.exists() and not old.exists() and fresh_new.exists()
     assert load_bundle(bundle).labels == sorted(set(A_LABELS))
+
+
+def test_a_cascade_from_a_config_pickles_as_its_config_and_routes_in_another_process(tmp_path: Path) -> None:
+    cascade = intentroute.default_cascade()
+    blob = tmp_path / "cascade.pickle"
+    blob.write_bytes(pickle.dumps(cascade))
+    code = (
+        "import pickle, sys\n"
+        f"c = pickle.loads(open({str(blob)!r}, 'rb').read())\n"
+        "r = c.route('how did my roth do')\n"
+        "print(r.intent, r.layer, c.layer_names)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "performance torch_bow ['rules', 'torch_bow']", out.stderr
+
+
+def test_a_cascade_built_in_code_pickles_when_its_layers_do() -> None:
+    cascade = Cascade([RuleLayer({"intents": {"quotes": {"phrases": {"quote": 0.9}}}})])
+    again = pickle.loads(pickle.dumps(cascade))
+    assert again.route("quote please").intent == "quotes"
