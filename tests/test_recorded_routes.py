@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import intentroute
-from tests.record_routes import answer
+from tests.record_routes import DIGEST, answer, digest, generated_utterances
 
 FIXTURE = Path(__file__).parent / "data" / "recorded_routes.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]
@@ -52,3 +52,12 @@ def test_a_batch_routes_the_recorded_utterances_as_recorded(cascade: intentroute
             row["missing"],
         ), row["text"]
         assert now["confidence"] == pytest.approx(row["confidence"], abs=1e-9), row["text"]
+
+
+def test_ten_thousand_generated_utterances_route_exactly_as_recorded(cascade: intentroute.Cascade) -> None:
+    # the decisions of 10,000 generated utterances (brokerage and out-of-domain), as one digest
+    recorded = json.loads(DIGEST.read_text(encoding="utf-8"))
+    texts = generated_utterances()
+    assert len(texts) == recorded["count"]
+    assert digest([cascade.route(t) for t in texts]) == recorded["sha256"]
+    assert digest(cascade.route_batch(texts)) == recorded["sha256"]
