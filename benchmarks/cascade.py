@@ -27,15 +27,18 @@ import argparse
 import copy
 import statistics
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import intentroute
 from benchmarks.heldout import brokerage_templates
-from benchmarks.timing import one_pass_us, p50_us, throughput
+from benchmarks.timing import one_pass_us, p50_us, quantiles_us, throughput
 from intentroute import Cascade
 from intentroute.data import GeneratorConfig, generate, read_jsonl
 from intentroute.extract import ParamExtractor
+from intentroute.features import Featurizer
+from intentroute.scoring import BowScorer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +57,12 @@ class _ForgetfulExtractor:
 
     def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]:
         return self._extractor.extract(intent, text)
+
+
+def _without_slots(features: Any) -> Featurizer:
+    """The same features and vocabulary with no slot markers (the model's marker columns unused)."""
+    idf = features.idf_ if features.weighting == "tfidf" else None
+    return Featurizer({**features.settings(), "slots": None}, features.vocabulary_, idf)
 
 
 def first_sight(texts: list[str], passes: int = 3) -> list[float]:
@@ -82,6 +91,28 @@ def main() -> None:
     oos_file = args.data / "clinc150" / "oos_test.jsonl"
     if oos_file.exists():
         sets["CLINC150 out of scope"] = read_jsonl(oos_file)[0][: args.n]
+    # what a user calls, beside the classifier alone: the figures issue 20's targets are about
+    scorer = classifier.scorer
+    assert scorer is not None
+    plain = BowScorer.from_bundle(replace(scorer.bundle, featurizer=_without_slots(scorer.bundle.featurizer)))
+    calls = {
+        "default_cascade().route": shared.route,
+        "classifier probabilities, slot markers": scorer.proba,
+        "classifier probabilities, no markers": plain.proba,
+    }
+    print(f"{'p50 / p99 us per utterance':<40}" + "".join(f"{s:>24}" for s in sets))
+    for name, fn in calls.items():
+        cells = [quantiles_us(fn, texts) for texts in sets.values()]
+        print(f"{name:<40}" + "".join(f"{f'{a} / {b}':>24}" for a, b in cells), flush=True)
+    batches = {
+        "route_batch": shared.route_batch,
+        "classifier batch, slot markers": scorer.proba_batch,
+        "classifier batch, no markers": plain.proba_batch,
+    }
+    print(f"{'utterances/s in one batch':<40}" + "".join(f"{s:>24}" for s in sets))
+    for name, fn in batches.items():
+        print(f"{name:<40}" + "".join(f"{throughput(fn, t, len(t)):>24,}" for t in sets.values()), flush=True)
+    print()
     rows = {
         "rules layer": rules.route,
         "classifier layer": classifier.route,
