@@ -11,17 +11,7 @@ from typing import Any
 def p50_us(fn: Callable[[str], Any], texts: list[str], passes: int = 5) -> float:
     """Median single-call time over ``texts``; the best of ``passes`` passes (this VM's timings
     wander by tens of percent between passes, as timeit's documentation advises for any machine)."""
-    for t in texts[:50]:
-        fn(t)
-    best = float("inf")
-    for _ in range(passes):
-        times = []
-        for t in texts:
-            t0 = time.perf_counter_ns()
-            fn(t)
-            times.append((time.perf_counter_ns() - t0) / 1000)
-        best = min(best, statistics.median(times))
-    return round(best, 1)
+    return quantiles_us(fn, texts, passes)[0]
 
 
 def quantiles_us(fn: Callable[[str], Any], texts: list[str], passes: int = 5) -> tuple[float, float]:

@@ -43,7 +43,7 @@ import safetensors.numpy
 from ._io import atomic_write_folder, interrupted_save_hint
 from ._version import __version__
 from .errors import BundleError
-from .features import Features, Featurizer
+from .features import SETTINGS, Features, Featurizer
 from .legacy import CONFIG_FILE, LABELS_FILE, LEGACY_FEATURIZER, VOCAB_FILE, WEIGHTS_FILE
 from .optional import import_torch, torch_missing_reason
 from .text import TOKEN_PATTERN
@@ -75,19 +75,9 @@ _LAYOUTS: dict[str, tuple[str, ...]] = {
     "mlp": ("hidden.weight", "hidden.bias", "linear.weight", "linear.bias"),
     "linear+mlp": ("linear.weight", "linear.bias", "hidden.weight", "hidden.bias", "head.weight", "head.bias"),
 }
-_FEATURIZER_KEYS = (
-    "ngram_max",
-    "char_ngrams",
-    "max_vocab",
-    "hashing",
-    "n_features",
-    "weighting",
-    "sublinear_tf",
-    "norm",
-    "lowercase",
-    "token_pattern",
-    "slots",  # written only when set: a bundle without slot markers keeps the manifest it had
-)
+#: the manifest's featurizer keys, in the order written: the settings and the vocabulary cap
+#: ("slots" is written only when set, so a bundle without slot markers keeps the manifest it had)
+_FEATURIZER_KEYS = (*SETTINGS[:2], "max_vocab", *SETTINGS[2:])
 
 
 def _torch_if_installed() -> Any:
