@@ -33,6 +33,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,7 +140,9 @@ class Bundle:
     @property
     def kind(self) -> str:
         """``linear``, ``mlp`` or ``linear+mlp`` (:data:`_LAYOUTS`)."""
-        return next(k for k, names in _LAYOUTS.items() if set(names) == set(self.weights))
+        kind = _layout_kind(self.weights)
+        assert kind is not None  # (load_bundle refuses weights of no known layout)
+        return kind
 
     @property
     def n_features(self) -> int:
@@ -207,7 +210,8 @@ def save_bundle(
             f"{target}: the classifier expects {clf.n_features_in_} features, "
             f"the vectorizer makes {vec.n_features_out_}"
         )
-    summed = model_kind(clf) == "linear+mlp"
+    kind = model_kind(clf)
+    summed = kind == "linear+mlp"
     # the legacy config keys and the manifest's hyperparameters come from the model trained
     # first: the only one, or the summed pair's linear model (the legacy layout)
     first = clf.linear_ if summed else clf
@@ -247,7 +251,7 @@ def save_bundle(
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
         "featurizer": featurizer,
         "model": {
-            "kind": model_kind(clf),
+            "kind": kind,
             "hidden_size": clf.hidden_size,
             "n_features": int(clf.n_features_in_),
             "n_classes": len(clf.classes_),
@@ -266,6 +270,11 @@ def save_bundle(
 
     atomic_write_folder(target, files)
     return target
+
+
+def _layout_kind(weights: Mapping[str, Any]) -> str | None:
+    """The kind of model whose layout (:data:`_LAYOUTS`) has exactly these weight names, or ``None``."""
+    return next((k for k, names in _LAYOUTS.items() if set(names) == set(weights)), None)
 
 
 def weight_arrays(clf: TorchBowClassifier | LogitSumClassifier) -> dict[str, np.ndarray]:
@@ -436,11 +445,10 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
         raise BundleError(f"{paths.labels}: duplicate labels")
 
     arrays, weights_file = _read_weights(paths, raw, weights_bytes)
-    keys = set(arrays)
-    kind = next((k for k, names in _LAYOUTS.items() if set(names) == keys), None)
+    kind = _layout_kind(arrays)
     if kind is None:
         raise BundleError(
-            f"{weights_file}: unexpected tensors {sorted(keys)}; expected one of "
+            f"{weights_file}: unexpected tensors {sorted(arrays)}; expected one of "
             + "; ".join(", ".join(sorted(names)) for names in _LAYOUTS.values())
         )
     if kind == "linear+mlp" and (manifest is None or manifest.get("format_version", 1) < 2):

@@ -171,7 +171,6 @@ def build_cascade(
     'quotes'
     """
     data, where, base = load_config(config)
-    source_config = config if not isinstance(config, Mapping) else copy.deepcopy(dict(config))
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise ConfigError(f"unknown keys {unknown}; expected some of {sorted(_TOP_KEYS)}", source=where)
@@ -219,7 +218,8 @@ def build_cascade(
         raise ConfigError(str(exc), source=where) from exc
     if plugin_manager is None:  # (a throwaway plugin manager cannot travel to another process)
         # pickled, the cascade is its config: a worker process builds its own (loading its bundle once)
-        cascade.rebuild_from = (build_cascade, (source_config,))
+        # (a file is read again there; a mapping travels as load_config's private copy, unchanged here)
+        cascade.rebuild_from = (build_cascade, (data if isinstance(config, Mapping) else config,))
     return cascade
 
 
