@@ -38,7 +38,7 @@ from intentroute.train import PRESETS, preset_classifier
 
 # -- the legacy pipeline, re-implemented faithfully -------------------------------------------------
 def legacy_pipeline(
-    train: list[tuple[str, str]],
+    train: list[tuple[str, str]], epochs: int = 12
 ) -> tuple[Callable[[str], tuple[str, float]], Callable[[list[str]], Any]]:
     import random
     import re
@@ -83,7 +83,7 @@ def legacy_pipeline(
     loader = torch.utils.data.DataLoader(IntentDataset(), batch_size=32, shuffle=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = nn.CrossEntropyLoss()
-    for _ in range(12):
+    for _ in range(epochs):
         model.train()
         for x, y in loader:
             opt.zero_grad()

@@ -4,7 +4,9 @@ Each layer has a :class:`~intentroute.types.Policy` (threshold, margin, force). 
 accepted the fallback decides: ``"clarify"`` routes to :data:`~intentroute.types.CLARIFY` with the
 best candidates seen; ``"best"`` returns the first layer's answer, as the legacy pipeline's ``route_intent``
 did. Every layer consulted leaves a :class:`~intentroute.types.TraceStep`. Routing never raises
-on a string: a layer that raises or is unavailable is recorded and skipped.
+on a string: a layer that raises or is unavailable is recorded and skipped. About 440 lines: the
+routing loop in its two forms (one utterance on the shortest path; a batch, each layer's batch
+path and the extractor's), the fallback, and the trace built when read.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import ConfigError, LayerUnavailable
@@ -37,6 +39,12 @@ class _Outcome:
         self.result = result
         self.micros = micros
         self.error = error
+
+
+#: one layer consulted for one text: its name, its policy and what it said
+_Step = tuple[str, Policy, _Outcome]
+#: what the extractor said for one text: (found, missing), what it raised, or None (no extractor)
+_Extraction = tuple[Mapping[str, Any], Sequence[str]] | BaseException | None
 
 
 def _call_route(layer: RouterLayer, text: str) -> _Outcome:
@@ -207,7 +215,26 @@ class Cascade:
     def route(self, text: str) -> Route:
         """Route one utterance. Never raises for a ``str``; ``TypeError`` for anything else."""
         # (the slots' own memory of the last few utterances covers one: no remembering() block)
-        return self._route_batch([text])[0]
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        truncated = self.max_chars is not None and len(text) > self.max_chars
+        if truncated:
+            text = text[: self.max_chars]
+        labels = self.labels
+        steps: list[_Step] = []
+        for layer, policy in zip(self.layers, self.policies, strict=True):
+            out = _call_route(layer, text)
+            steps.append((layer.name, policy, out))
+            res = out.result
+            if (
+                res is not None
+                and res.candidates
+                and (labels is None or res.candidates[0].intent in labels)
+                and policy.accepts(res.candidates)
+            ):
+                return self._finish(text, layer.name, res, steps, truncated)
+        best = self._best_answer(steps)
+        return self._fall_back(text, steps, truncated, best, self._extract_one(self._fallen_intent(best), text))
 
     def route_batch(self, texts: Sequence[str]) -> list[Route]:
         """Route many utterances; answers equal ``[self.route(t) for t in texts]``. A single
@@ -234,59 +261,105 @@ class Cascade:
             prepared.append(t[: self.max_chars] if cut else t)
             truncated.append(cut)
 
-        steps: list[list[TraceStep]] = [[] for _ in prepared]
-        results: list[list[tuple[str, LayerResult]]] = [[] for _ in prepared]
-        decided: dict[int, Route] = {}
+        # what each layer said to each text; the trace's steps are built from it when read
+        steps: list[list[_Step]] = [[] for _ in prepared]
+        accepted: dict[int, tuple[str, LayerResult]] = {}
         pending = list(range(len(prepared)))
+        labels = self.labels
         for layer, policy in zip(self.layers, self.policies, strict=True):
             if not pending:
                 break
+            name = layer.name
             outcomes = _call_batch(layer, [prepared[i] for i in pending])
             still: list[int] = []
             for i, out in zip(pending, outcomes, strict=True):
-                step, accepted = self._judge(layer.name, policy, out)
-                steps[i].append(step)
-                if out.result is not None and not out.result.abstained:
-                    results[i].append((layer.name, out.result))
-                if accepted and out.result is not None:
-                    decided[i] = self._finish(prepared[i], layer.name, out.result, steps[i], truncated[i])
+                steps[i].append((name, policy, out))
+                res = out.result
+                if (
+                    res is not None
+                    and res.candidates
+                    and (labels is None or res.candidates[0].intent in labels)
+                    and policy.accepts(res.candidates)
+                ):
+                    accepted[i] = (name, res)
                 else:
                     still.append(i)
             pending = still
-        for i in pending:
-            decided[i] = self._fall_back(prepared[i], results[i], steps[i], truncated[i])
-        return [decided[i] for i in range(len(prepared))]
+        fallen = {i: self._best_answer(steps[i]) for i in pending}
+        # then every answer's parameters, through the extractor's batch path when it has one
+        intents = [
+            accepted[i][1].candidates[0].intent if i in accepted else self._fallen_intent(fallen[i])
+            for i in range(len(prepared))
+        ]
+        extractions = self._extract_all(intents, prepared)
+        routes = []
+        for i, text in enumerate(prepared):
+            if i in accepted:
+                name, res = accepted[i]
+                routes.append(self._finish(text, name, res, steps[i], truncated[i], extraction=extractions[i]))
+            else:
+                routes.append(self._fall_back(text, steps[i], truncated[i], fallen[i], extractions[i]))
+        return routes
 
-    def _judge(self, name: str, policy: Policy, out: _Outcome) -> tuple[TraceStep, bool]:
+    def _trace(self, steps: list[_Step]) -> Callable[[], tuple[TraceStep, ...]]:
+        """The trace of one route, built when someone reads it."""
+        frozen = tuple(steps)
+        return lambda: tuple(self._trace_step(name, policy, out) for name, policy, out in frozen)
+
+    def _trace_step(self, name: str, policy: Policy, out: _Outcome) -> TraceStep:
         if out.result is None:
             reason = out.error or "no result"
             kind: Any = "unavailable" if reason.startswith("unavailable:") else "error"
-            return TraceStep(name, kind, reason, policy=policy, micros=out.micros), False
+            return TraceStep(name, kind, reason, policy=policy, micros=out.micros)
         res = out.result
         top = tuple(res.candidates[: self.trace_top])
         evidence = tuple(res.evidence)
         if res.abstained:
             reason = str(res.meta.get("reason", "no candidate"))
-            return TraceStep(name, "abstained", reason, top, policy, out.micros, evidence), False
+            return TraceStep(name, "abstained", reason, top, policy, out.micros, evidence)
         best = res.candidates[0]
         if self.labels is not None and best.intent not in self.labels:
             reason = f"unknown label {best.intent!r} (not one of the cascade's intents)"
-            return TraceStep(name, "rejected", reason, top, policy, out.micros, evidence), False
+            return TraceStep(name, "rejected", reason, top, policy, out.micros, evidence)
         accepted, reason = policy.decide(res.candidates)
         outcome: Any = "accepted" if accepted else "rejected"
-        return TraceStep(name, outcome, reason, top, policy, out.micros, evidence), accepted
+        return TraceStep(name, outcome, reason, top, policy, out.micros, evidence)
 
-    def _extract(
-        self, intent: str, text: str, layer_params: Mapping[str, Any], meta: dict[str, Any]
-    ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        extracted = dict(layer_params)
+    def _extract_one(self, intent: str, text: str) -> _Extraction:
         if self.extractor is None:
-            return extracted, ()
+            return None
         try:
             found, missing = self.extractor.extract(intent, text)
         except Exception as exc:  # extraction must never turn a decision into a crash
-            meta["extraction_error"] = f"{type(exc).__name__}: {exc}"
+            return exc
+        return found, missing
+
+    def _extract_all(self, intents: list[str], texts: list[str]) -> list[_Extraction]:
+        """Each text's parameters for its intent: through the extractor's ``extract_many`` when it
+        has one (a batch), else one at a time; an extractor that fails a batch is asked again one
+        text at a time, so a failure stays with its text."""
+        if self.extractor is None:
+            return [None] * len(texts)
+        many = getattr(self.extractor, "extract_many", None)
+        if many is not None and len(texts) > 1:
+            try:
+                out = many(intents, texts)
+                if isinstance(out, Sequence) and len(out) == len(texts):
+                    return list(out)
+            except Exception:
+                pass
+        return [self._extract_one(i, t) for i, t in zip(intents, texts, strict=True)]
+
+    def _merge(
+        self, layer_params: Mapping[str, Any], extraction: _Extraction, meta: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        extracted = dict(layer_params)
+        if extraction is None:
             return extracted, ()
+        if isinstance(extraction, BaseException):
+            meta["extraction_error"] = f"{type(extraction).__name__}: {extraction}"
+            return extracted, ()
+        found, missing = extraction
         extracted.update(found)
         return extracted, tuple(m for m in missing if m not in extracted)
 
@@ -295,13 +368,17 @@ class Cascade:
         text: str,
         layer: str,
         result: LayerResult,
-        steps: list[TraceStep],
+        steps: list[_Step],
         truncated: bool,
         extra_meta: Mapping[str, Any] | None = None,
+        extraction: _Extraction | bool = False,
     ) -> Route:
+        """The route of an accepted answer (``extraction``: its parameters, when already found)."""
         top = result.candidates[0]
         meta: dict[str, Any] = {**result.meta, **(extra_meta or {}), "truncated": truncated}
-        extracted, missing = self._extract(top.intent, text, result.extracted, meta)
+        if extraction is False:
+            extraction = self._extract_one(top.intent, text)
+        extracted, missing = self._merge(result.extracted, extraction, meta)  # type: ignore[arg-type]
         return Route(
             intent=top.intent,
             confidence=top.score,
@@ -310,28 +387,47 @@ class Cascade:
             extracted=extracted,
             missing_params=missing,
             meta=meta,
-            trace=tuple(steps),
+            trace=self._trace(steps),
         )
+
+    def _best_answer(self, steps: list[_Step]) -> tuple[str, LayerResult] | None:
+        """With the ``"best"`` fallback, the first layer's answer the cascade knows the label of."""
+        if self.fallback == "best":
+            for name, _, out in steps:
+                res = out.result
+                if (
+                    res is not None
+                    and res.candidates
+                    and (self.labels is None or res.candidates[0].intent in self.labels)
+                ):
+                    return name, res
+        return None
+
+    @staticmethod
+    def _fallen_intent(best: tuple[str, LayerResult] | None) -> str:
+        return CLARIFY if best is None else best[1].candidates[0].intent
 
     def _fall_back(
         self,
         text: str,
-        results: list[tuple[str, LayerResult]],
-        steps: list[TraceStep],
+        steps: list[_Step],
         truncated: bool,
+        best_answer: tuple[str, LayerResult] | None,
+        extraction: _Extraction,
     ) -> Route:
         meta: dict[str, Any] = {"fallback": self.fallback, "truncated": truncated}
-        if self.fallback == "best":
-            for name, res in results:
-                if self.labels is None or res.candidates[0].intent in self.labels:
-                    return self._finish(text, name, res, steps, truncated, meta)
+        if best_answer is not None:
+            return self._finish(text, best_answer[0], best_answer[1], steps, truncated, meta, extraction)
         best: dict[str, float] = {}
-        for _, res in results:
+        for _, _, out in steps:
+            res = out.result
+            if res is None:
+                continue
             for c in res.candidates:
                 if (self.labels is None or c.intent in self.labels) and c.score > best.get(c.intent, -1.0):
                     best[c.intent] = c.score
         candidates = ranked(Candidate(i, s) for i, s in best.items())
-        extracted, _ = self._extract(CLARIFY, text, {}, meta)
+        extracted, _ = self._merge({}, extraction, meta)
         return Route(
             intent=CLARIFY,
             confidence=0.0,
@@ -340,5 +436,5 @@ class Cascade:
             extracted=extracted,
             missing_params=(),
             meta=meta,
-            trace=tuple(steps),
+            trace=self._trace(steps),
         )

@@ -10,11 +10,10 @@ is its slot's business (:mod:`intentroute.slots`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .slots import Slot, remembering
-from .text import normalize
+from .slots import Slot, remembering, slot_set
 
 __all__ = ["ParamExtractor"]
 
@@ -43,6 +42,7 @@ class ParamExtractor:
         self.slots = dict(slots)
         self.params = dict(params)
         self.required = dict(required)
+        self._found = slot_set(self.slots)  # (shared with a vectorizer marking the same slots)
 
     @contextlib.contextmanager
     def remembering(self) -> Iterator[None]:
@@ -54,8 +54,16 @@ class ParamExtractor:
 
     def find_all(self, text: str) -> dict[str, list[str]]:
         """Every value of every slot found in ``text``, in order of appearance."""
-        norm = normalize(text)
-        return {name: found for name, slot in self.slots.items() if (found := slot.find(text, norm))}
+        return {name: list(values) for name, values in self._found.find_all(text).items()}
+
+    def extract_many(self, intents: Sequence[str], texts: Sequence[str]) -> list[tuple[dict[str, Any], list[str]]]:
+        """``[self.extract(i, t) for i, t in zip(intents, texts)]``, with the slots of all texts
+        found first in one pass (:meth:`intentroute.slots.SlotSet.find_all_many`)."""
+        params, required, every = self.params, self.required, tuple(self.slots)
+        out = []
+        for intent, found in zip(intents, self._found.find_all_many(texts), strict=True):
+            out.append(_parameters(found, params.get(intent, every), required.get(intent, ())))
+        return out
 
     def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]:
         """Parameters of ``intent`` found in ``text`` and the required ones missing.
@@ -64,14 +72,19 @@ class ParamExtractor:
         When several values of one parameter appear, the first is ``param`` and all are listed
         under ``param + "s"``.
         """
-        found = self.find_all(text)
-        wanted = self.params.get(intent, tuple(self.slots))
-        extracted: dict[str, Any] = {}
+        found = self._found.find_all(text)
+        return _parameters(found, self.params.get(intent, tuple(self.slots)), self.required.get(intent, ()))
+
+
+def _parameters(
+    found: Mapping[str, tuple[str, ...]], wanted: tuple[str, ...], required: tuple[str, ...]
+) -> tuple[dict[str, Any], list[str]]:
+    extracted: dict[str, Any] = {}
+    if found:
         for p in wanted:
             values = found.get(p)
             if values:
                 extracted[p] = values[0]
                 if len(values) > 1:
-                    extracted[p + "s"] = values
-        missing = [p for p in self.required.get(intent, ()) if p not in extracted]
-        return extracted, missing
+                    extracted[p + "s"] = list(values)
+    return extracted, [p for p in required if p not in extracted]

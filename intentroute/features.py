@@ -20,8 +20,8 @@ import scipy.sparse as sp
 
 from .errors import ConfigError
 from .patterns import BoundedPattern
-from .slots import slots_from_spec
-from .text import TOKEN_PATTERN, char_ngrams, normalize, tokenize, word_ngrams
+from .slots import slot_set, slots_from_spec
+from .text import TOKEN_PATTERN, char_ngrams, tokenize, word_ngrams
 from .validation import is_number
 
 __all__ = ["SETTINGS", "SLOT_MARKER_PREFIX", "Features", "Featurizer", "stable_hash"]
@@ -132,6 +132,7 @@ class Features:
             found = slots_from_spec(self.slots, "BowVectorizer(slots=...)")
         except ConfigError as exc:
             raise ValueError(f"BowVectorizer: invalid slots: {exc}") from exc
+        self._slot_set_ = slot_set(found)  # (found together once per utterance, shared with extraction)
         return {SLOT_MARKER_PREFIX + name: slot for name, slot in found.items()}
 
     def _reset_caches(self) -> None:
@@ -165,11 +166,9 @@ class Features:
 
     def slot_markers(self, text: str) -> list[str]:
         """The marker tokens of the slots found in ``text``, in the order of ``slots``."""
-        finders = self._slot_finders_
-        if not finders:
+        if not self._slot_finders_:
             return []
-        norm = normalize(text)
-        return [marker for marker, slot in finders.items() if slot.find(text, norm)]
+        return [SLOT_MARKER_PREFIX + name for name in self._slot_set_.find_all(text)]
 
     def analyze(self, text: str) -> list[str]:
         """An utterance's tokens, followed by its slot markers when ``slots`` is set: what

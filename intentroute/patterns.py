@@ -11,16 +11,137 @@ the library's own, reviewed like code, and keep ``re``'s speed.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from re import _constants as _sre_constants  # type: ignore[attr-defined]  # the parse tree's opcodes
+from re import _parser as _sre_parser  # type: ignore[attr-defined]  # CPython's own pattern parser
 from typing import Any
 
 import regex
 
-__all__ = ["SEARCH_TIMEOUT", "BoundedPattern"]
+__all__ = ["DIGIT", "SEARCH_TIMEOUT", "BoundedPattern", "Prefilter", "required_substrings"]
 
 #: seconds one search of a pattern from a file may take (a normal utterance's takes microseconds)
 SEARCH_TIMEOUT = 0.05
 
 _log = logging.getLogger(__name__)
+
+
+_C = _sre_constants
+_REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT, getattr(_C, "POSSESSIVE_REPEAT", _C.MAX_REPEAT))
+
+
+#: the requirement "a decimal digit" (``\\d``: any character of Unicode category Nd, which no
+#: short list of strings covers); :class:`Prefilter` checks it with one search
+DIGIT: frozenset[str] = frozenset({"\\d"})
+_ANY_DIGIT = re.compile(r"\d")
+
+
+def _selectivity(alts: frozenset[str]) -> tuple[int, int]:
+    if alts is DIGIT:
+        return (3, 0)  # about as rare in a message as a three-letter string
+    return (min(map(len, alts)), -len(alts))
+
+
+def _best(needs: list[frozenset[str]]) -> frozenset[str]:
+    """The most selective of several requirements: longest shortest string, then fewest strings."""
+    return max(needs, key=_selectivity)
+
+
+def _needs(items: Any) -> list[frozenset[str]]:
+    """What a parsed sequence needs: sets of strings, of each of which a match contains one."""
+    needs: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, av in items:
+        if op is _C.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            needs.append(frozenset(["".join(run)]))
+            run = []
+        if op is _C.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            if not add_flags & re.IGNORECASE:  # (a case-blind group requires nothing here)
+                needs.extend(_needs(sub))
+        elif op is _C.BRANCH:
+            options: list[frozenset[str]] = []
+            for alternative in av[1]:
+                found = _needs(alternative)
+                if not found:  # one way through without a literal: the branch requires nothing
+                    options = []
+                    break
+                options.append(_best(found))
+            if options and DIGIT not in options:  # (a digit or a string: not one set of strings)
+                needs.append(frozenset().union(*options))
+        elif op in _REPEATS:
+            if av[0] >= 1:
+                needs.extend(_needs(av[2]))
+        elif op is _C.IN and av and all(o is _C.LITERAL for o, _ in av):
+            needs.append(frozenset(chr(c) for _, c in av))
+        elif op is _C.IN and av == [(_C.CATEGORY, _C.CATEGORY_DIGIT)]:
+            needs.append(DIGIT)
+        # anything else (anchors, classes, any, lookarounds, references) requires nothing
+    if run:
+        needs.append(frozenset(["".join(run)]))
+    return needs
+
+
+def _requirement(pattern: str) -> frozenset[str] | None:
+    try:
+        parsed = _sre_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    needs = _needs(parsed)
+    return _best(needs) if needs else None
+
+
+class Prefilter:
+    """Whether a text can match a pattern, answered without searching it: the text must contain one
+    of :func:`required_substrings` (or a decimal digit, for a pattern that cannot match without
+    one). ``may_match`` is ``True`` for every text the pattern matches (tested); for a pattern
+    that promises nothing, for every text.
+
+    >>> f = Prefilter(r"\\b(\\d{1,2}) ?months?\\b")
+    >>> f.may_match("my ytd return"), f.may_match("over 3 months")
+    (False, True)
+    """
+
+    __slots__ = ("search", "strings")
+
+    def __init__(self, pattern: str) -> None:
+        need = _requirement(pattern)
+        self.strings: tuple[str, ...] | None = None if need is None or need is DIGIT else tuple(sorted(need))
+        #: the check itself, ``None`` when the pattern promises nothing: a search for one of the
+        #: strings (as one compiled alternation: a C call, no Python frame) or for a digit
+        self.search: Callable[[str], Any] | None = None
+        if need is DIGIT:
+            self.search = _ANY_DIGIT.search
+        elif self.strings is not None:
+            self.search = re.compile("|".join(map(re.escape, self.strings))).search
+
+    def may_match(self, text: str) -> bool:
+        return self.search is None or self.search(text) is not None
+
+
+def required_substrings(pattern: str) -> frozenset[str] | None:
+    """Strings of which every match of ``pattern`` contains at least one, or ``None`` when the
+    pattern promises none: a text that contains none of them need not be searched.
+
+    Read from the pattern's parse tree (CPython's ``re`` parser): literal runs, alternatives whose
+    every branch has one, groups and repeats of at least one. A case-insensitive pattern, or one
+    ``re`` cannot parse, promises nothing.
+
+    >>> sorted(required_substrings(r"\\bhow much (is|does) \\w+ (stock|cost)\\b"))
+    ['how much ']
+    >>> sorted(required_substrings(r"\\b(best|worst)\\b.*\\b(stocks?|holdings?)\\b"))
+    ['holding', 'stock']
+    >>> required_substrings(r"\\w+ ?\\d") is None
+    True
+    """
+    need = _requirement(pattern)
+    return None if need is None or need is DIGIT else need
 
 
 class BoundedPattern:

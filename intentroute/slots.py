@@ -14,6 +14,9 @@ module, so it sits below both. What to look for comes from a domain's ``slots``:
   and ``patterns`` maps regular expressions to a format string over their groups
   (``"\\b(\\d{1,2}) ?months?\\b" -> "{1}M"``). Matching is on the normalised text; the earliest
   match wins, then the longest.
+
+About 400 lines: the two kinds of slot, and :class:`SlotSet`, which looks for a domain's slots
+together once per utterance and remembers what it found for the classifier and the extraction.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-from .text import PhraseTable, normalize
+from .patterns import Prefilter
+from .text import PhraseTable, normal_form, normalize
 
 __all__ = [
     "MEMO_MAX_CHARS",
@@ -35,8 +39,10 @@ __all__ = [
     "SCOPE_SIZE",
     "LookupSlot",
     "Slot",
+    "SlotSet",
     "SymbolSlot",
     "remembering",
+    "slot_set",
     "slots_from_spec",
 ]
 
@@ -121,6 +127,8 @@ class LookupSlot(_Remembering):
     values: Mapping[str, str]
     patterns: tuple[tuple[re.Pattern[str], str], ...] = ()
     _phrases: PhraseTable[str] = field(init=False, repr=False, compare=False)
+    # each pattern is searched only in a text that holds what it cannot match without
+    _gates: tuple[Any, ...] = field(init=False, repr=False, compare=False)  # Prefilter.search of each
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], where: str) -> LookupSlot:
@@ -145,19 +153,23 @@ class LookupSlot(_Remembering):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases", PhraseTable(self.values))
+        object.__setattr__(self, "_gates", tuple(Prefilter(p.pattern).search for p, _ in self.patterns))
         object.__setattr__(self, "_memo", {})
 
     def _find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[int, int, str]] = []
         words = norm.split(" ")
         found = self._phrases.find(words, overlapping=False)
+        searched = [pf for pf, gate in zip(self.patterns, self._gates, strict=True) if gate is None or gate(norm)]
+        if not searched and len(found) < 2:  # most utterances: nothing, or one phrase
+            return [found[0][2]] if found else []
         if found:  # word positions mapped to character offsets so phrases and patterns order together
             offsets = [0]
             for w in words[:-1]:
                 offsets.append(offsets[-1] + len(w) + 1)
             for i, n, value in found:
                 hits.append((offsets[i], -len(" ".join(words[i : i + n])), value))
-        for pattern, fmt in self.patterns:
+        for pattern, fmt in searched:
             for m in pattern.finditer(norm):
                 try:
                     value = fmt.format(m.group(0), *m.groups())
@@ -214,14 +226,37 @@ class SymbolSlot(_Remembering):
         object.__setattr__(self, "_lower_tickers", lower)
         object.__setattr__(self, "_memo", {})
 
+    def _may_hold_ticker(self, text: str) -> bool:
+        """Whether a ticker token of ``text`` could be found (a superset of :meth:`_find`'s
+        conditions, without positions): most utterances hold none, and then no match is walked."""
+        if "$" in text:
+            return True
+        lower, tickers = self._lower_tickers, self.tickers
+        for tok in _TICKER_TOKEN.findall(text):
+            if tok.islower():
+                if tok in lower:
+                    return True
+            elif tok.isupper() or tok.upper() in tickers:
+                return True
+        return False
+
     def _find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[float, str]] = []
+        if self._may_hold_ticker(text):
+            self._find_tickers(text, hits)
+        words = norm.split(" ")
+        # word positions, scaled to be comparable with the character positions of the tickers
+        found = self._phrases.find(words, overlapping=False)
+        if not hits and len(found) < 2:
+            return [found[0][2]] if found else []
+        for i, _, symbol in found:
+            hits.append((i / max(1, len(words)), symbol))
+        hits.sort(key=lambda h: h[0])
+        return list(dict.fromkeys(s for _, s in hits))
+
+    def _find_tickers(self, text: str, hits: list[tuple[float, str]]) -> None:
         tickers, lower_tickers = self.tickers, self._lower_tickers
-        words = _ALPHA_WORD.findall(text)
-        shouting = False
-        if len(words) >= 3:  # (an all-letter word in capitals is its own upper case)
-            capitals = sum(1 for w in words if w.isupper() and w not in tickers)
-            shouting = capitals / len(words) >= 0.6
+        shouting: bool | None = None  # counted when an unknown word in capitals needs it
         scale = 1.0 / max(1, len(text))
         for m in _CASHTAG.finditer(text):
             hits.append((m.start() * scale, m.group(1).upper()))
@@ -235,17 +270,103 @@ class SymbolSlot(_Remembering):
             if up in tickers:
                 if tok == up or up not in self.lowercase_excluded:
                     hits.append((m.start() * scale, up))
-            elif tok == up and len(tok) >= 2 and not shouting and up not in self.not_tickers:
-                hits.append((m.start() * scale, up))
-        words = norm.split(" ")
-        # word positions, scaled to be comparable with the character positions above
-        for i, _, symbol in self._phrases.find(words, overlapping=False):
-            hits.append((i / max(1, len(words)), symbol))
-        hits.sort(key=lambda h: h[0])
-        return list(dict.fromkeys(s for _, s in hits))
+            elif tok == up and len(tok) >= 2 and up not in self.not_tickers:
+                if shouting is None:
+                    words = _ALPHA_WORD.findall(text)
+                    shouting = False
+                    if len(words) >= 3:  # (an all-letter word in capitals is its own upper case)
+                        capitals = sum(1 for w in words if w.isupper() and w not in tickers)
+                        shouting = capitals / len(words) >= 0.6
+                if not shouting:
+                    hits.append((m.start() * scale, up))
 
 
 Slot = LookupSlot | SymbolSlot
+
+
+class SlotSet:
+    """A domain's slots, looked for together once per utterance.
+
+    The classifier's slot markers and the extraction of the accepted intent's parameters both ask
+    what the slots found in the same utterance, one after the other: the last utterance's finds
+    are remembered (found again for the same ``str`` object), and within :func:`remembering`
+    those of every utterance. Slots built from the same settings are one object
+    (:func:`slots_from_spec`) and :func:`slot_set` gives one ``SlotSet`` for the same slots, so
+    a domain's extractor and a bundle's vectorizer trained on it share their finds.
+    """
+
+    __slots__ = ("_last", "names", "slots")
+
+    def __init__(self, slots: Mapping[str, Slot]) -> None:
+        self.slots: dict[str, Slot] = dict(slots)
+        self.names = tuple(self.slots)
+        self._last: tuple[str | None, dict[str, tuple[str, ...]]] = (None, {})
+
+    def find_all(self, text: str) -> dict[str, tuple[str, ...]]:
+        """``{slot name: values found, in order of appearance}`` for the slots found in ``text``
+        (in the slots' order). The dict may be shared with other callers: do not change it."""
+        last = self._last
+        if last[0] is text:
+            return last[1]
+        scoped: dict[tuple[int, str], tuple[SlotSet, dict[str, tuple[str, ...]]]] | None
+        scoped = getattr(_SCOPE, "memo", None)
+        if scoped is not None and len(text) <= MEMO_MAX_CHARS:
+            key = (id(self), text)
+            entry = scoped.get(key)
+            if entry is None:
+                # the entry holds the set itself, so no other object can take its id in this block
+                entry = (self, self._search(text))
+                if len(scoped) >= _SCOPE.limit:
+                    scoped.clear()
+                scoped[key] = entry
+            found: dict[str, tuple[str, ...]] = entry[1]
+        else:
+            found = self._search(text)
+        self._last = (text, found)  # one tuple, replaced whole: safe under threads
+        return found
+
+    def find_all_many(self, texts: Sequence[str]) -> list[dict[str, tuple[str, ...]]]:
+        """``[self.find_all(t) for t in texts]``, with one lookup of the block's memory per text."""
+        scoped = getattr(_SCOPE, "memo", None)
+        if scoped is None:
+            return [self._search(t) for t in texts]
+        me, search, out = id(self), self._search, []
+        for text in texts:
+            entry = scoped.get((me, text))
+            if entry is None:
+                found = search(text)
+                if len(text) <= MEMO_MAX_CHARS:
+                    if len(scoped) >= _SCOPE.limit:
+                        scoped.clear()
+                    scoped[(me, text)] = (self, found)
+            else:
+                found = entry[1]
+            out.append(found)
+        return out
+
+    def _search(self, text: str) -> dict[str, tuple[str, ...]]:
+        norm = normal_form(text)[0]
+        found: dict[str, tuple[str, ...]] = {}
+        for name, slot in self.slots.items():
+            values = slot._find(text, norm)
+            if values:
+                found[name] = tuple(values)
+        return found
+
+
+_SETS: dict[tuple[tuple[str, int], ...], SlotSet] = {}
+
+
+def slot_set(slots: Mapping[str, Slot]) -> SlotSet:
+    """The :class:`SlotSet` of ``slots``: the same object for the same slot objects under the same names."""
+    key = tuple((name, id(slot)) for name, slot in slots.items())
+    found = _SETS.get(key)
+    if found is None:
+        found = SlotSet(slots)  # (it holds the slots, so their ids stay theirs while it is cached)
+        if len(_SETS) >= _BUILT_SIZE:
+            _SETS.pop(next(iter(_SETS)))
+        _SETS[key] = found
+    return found
 
 
 #: slots already built, by name and settings: a domain's extractor and a bundle's vectorizer

@@ -7,7 +7,7 @@ them); ``normalize`` is the Unicode-aware form the rule layer and the extractor 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -16,6 +16,7 @@ __all__ = [
     "TOKEN_PATTERN",
     "PhraseTable",
     "char_ngrams",
+    "normal_form",
     "normalize",
     "tokenize",
     "word_ngrams",
@@ -91,6 +92,28 @@ def normalize(text: str) -> str:
     return " ".join(_WORD_RE.findall(text.casefold().translate(_DROP_APOSTROPHES)))
 
 
+# the last utterance normalised, by identity: the rule layer, the classifier's slot markers and
+# the extraction each ask for the same str object's form, one after the other
+_LAST_FORM: tuple[str | None, str, tuple[str, ...]] = (None, "", ("",))
+
+
+def normal_form(text: str) -> tuple[str, tuple[str, ...]]:
+    """``normalize(text)`` and its words (``norm.split(" ")``), computed once per utterance: the
+    last text's are remembered, and found again when the same ``str`` object is asked for.
+
+    >>> normal_form("What's TSLA at?")
+    ('whats tsla at', ('whats', 'tsla', 'at'))
+    """
+    global _LAST_FORM
+    last = _LAST_FORM
+    if last[0] is text:
+        return last[1], last[2]
+    norm = normalize(text)
+    words = tuple(norm.split(" "))
+    _LAST_FORM = (text, norm, words)  # one tuple, replaced whole: safe under threads
+    return norm, words
+
+
 class PhraseTable(Generic[T]):
     """Phrases (normalised word sequences) mapped to values, found in text by dictionary lookup.
 
@@ -117,13 +140,16 @@ class PhraseTable(Generic[T]):
     def __len__(self) -> int:
         return len(self._table)
 
-    def find(self, words: list[str], *, overlapping: bool = True) -> list[tuple[int, int, T]]:
+    def find(self, words: Sequence[str], *, overlapping: bool = True) -> list[tuple[int, int, T]]:
         """``(start word, n, value)`` of every phrase in ``words``, by start then longest first.
 
         With ``overlapping=False``, where matches overlap only the leftmost longest is kept.
         """
+        first = self._first
+        if first.keys().isdisjoint(words):  # most texts hold no phrase of a table: one C call
+            return []
         found = []
-        table, first, nwords = self._table, self._first, len(words)
+        table, nwords = self._table, len(words)
         i = 0
         while i < nwords:
             step = 1

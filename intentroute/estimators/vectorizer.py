@@ -258,6 +258,7 @@ class BowVectorizer(TransformerMixin, BaseEstimator, Features):  # type: ignore[
         state.pop("_unit_sq_cache_", None)
         state.pop("_weight_list_", None)
         state.pop("_slot_finders_", None)
+        state.pop("_slot_set_", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

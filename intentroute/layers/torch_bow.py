@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ def _check_scores(model: BowScorer) -> None:
         if not all(math.isfinite(p) for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
             raise BundleError(f"the model's probabilities for {text!r} are not a distribution: {probs[:3]}...")
 
+
+#: the models serving, by bundle files, their signature and background label: a second cascade
+#: built from the same bundle uses the first one's model (kept while some layer serves it)
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], BowScorer] = weakref.WeakValueDictionary()
 
 #: what the ``torch_bow`` layer's top score can be (see :class:`TorchBowLayer`)
 CONFIDENCES = ("probability", "in_scope")
@@ -174,9 +179,7 @@ class TorchBowLayer:
             if not initial and signature == self._signature:
                 return
             try:
-                bundle = load_bundle(self.paths if self.paths.root is None else self.paths.root)
-                model = BowScorer.from_bundle(bundle, background_label=self.background_label)
-                _check_scores(model)
+                model = self._load(signature)
             except Exception as exc:  # whatever is wrong with a new bundle, the old model keeps serving
                 message = f"{type(exc).__name__}: {exc}"
                 if self._scorer is None:
@@ -199,6 +202,20 @@ class TorchBowLayer:
             self._signature = signature
             self.load_error = self.reload_error = None
             self.loaded_at = time.time()
+
+    def _load(self, signature: tuple[Any, ...]) -> BowScorer:
+        """The bundle's model: the one another layer loaded from the same files (unchanged since,
+        by their signature) when there is one, so that cascades built from one bundle share it."""
+        key = (self.paths, signature, self.background_label)
+        shared = None if None in signature else _SHARED.get(key)
+        if shared is not None:
+            return shared
+        bundle = load_bundle(self.paths if self.paths.root is None else self.paths.root)
+        model = BowScorer.from_bundle(bundle, background_label=self.background_label)
+        _check_scores(model)
+        if None not in signature:
+            _SHARED[key] = model
+        return model
 
     def _current(self) -> BowScorer:
         if self.reload_interval >= 0:
@@ -247,21 +264,34 @@ class TorchBowLayer:
 
     # -- routing -----------------------------------------------------------------------------
 
-    def _result(self, model: BowScorer, proba: Any) -> LayerResult:
-        probs = proba.tolist() if isinstance(proba, np.ndarray) else proba
-        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)  # stable, as -p would be
+    def _result(self, model: BowScorer, probs: list[float], order: list[int] | None = None) -> LayerResult:
+        """The answer for one utterance's probabilities; ``order``: the classes best first (at
+        least ``top_k + 1`` of them), when a batch has sorted them already."""
         bg = model.background_index
+        k = self.top_k
+        # the top k (and the background class) by a stable sort, as argsort(-p); a copy of a given one
+        by_p = probs.__getitem__
+        order = sorted(range(len(probs)), key=by_p, reverse=True)[: k + 1] if order is None else list(order)
         if order[0] == bg:
             reason = f"out of scope: background class {self.background_label!r} p={probs[bg]:.3f}"
             return LayerResult(meta={"reason": reason})
-        order = [i for i in order if i != bg][: self.top_k]
-        cands = [Candidate(model.labels[i], min(1.0, max(0.0, probs[i]))) for i in order]
-        evidence = f"model label {cands[0].intent} p={probs[order[0]]:.3f} (T={model.temperature:.2f})"
+        if bg in order:
+            order.remove(bg)
+        order = order[:k]
+        labels, trusted = model.labels, Candidate.trusted
+        cands = [trusted(labels[i], min(1.0, max(0.0, probs[i]))) for i in order]
+        top_p = probs[order[0]]
+        in_scope = None
         if self.confidence == "in_scope" and bg is not None:
             in_scope = min(1.0, max(0.0, 1.0 - probs[bg]))
-            cands[0] = Candidate(cands[0].intent, in_scope)
-            evidence += f", in scope p={in_scope:.3f}"
-        return LayerResult(cands, evidence=[evidence])
+            cands[0] = trusted(cands[0].intent, in_scope)
+        intent, temperature = cands[0].intent, model.temperature
+
+        def evidence() -> list[str]:
+            said = f"model label {intent} p={top_p:.3f} (T={temperature:.2f})"
+            return [said if in_scope is None else f"{said}, in scope p={in_scope:.3f}"]
+
+        return LayerResult(cands, evidence=evidence)
 
     def _too_few_known(self) -> LayerResult:
         return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
@@ -276,10 +306,14 @@ class TorchBowLayer:
     def route_batch(self, texts: list[str]) -> list[LayerResult]:
         model = self._current()
         probs, known = model.score_batch(list(texts))
-        few = self._too_few_known()
+        if not len(probs):
+            return []
+        # every text's classes best first at once (a stable sort, as the single path's)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, : self.top_k + 1].tolist()
+        few, least, result = self._too_few_known(), self.min_known_words, self._result
         return [
-            few if k < self.min_known_words else self._result(model, p)
-            for k, p in zip(known.tolist(), probs, strict=True)
+            few if k < least else result(model, p, o)
+            for k, p, o in zip(known.tolist(), probs.tolist(), order, strict=True)
         ]
 
     def status(self) -> dict[str, Any]:

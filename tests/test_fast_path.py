@@ -1,0 +1,156 @@
+"""The shortcuts of the routing path give the answers of the long way round.
+
+Routing skips work it can prove useless: a regex is searched only in a text that holds what the
+regex cannot match without (``intentroute.patterns.Prefilter``), the normal form of an utterance and
+what the domain's slots found in it are computed once and shared, a trace and its evidence are
+built when read. Each shortcut is checked here against the computation it replaces.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import intentroute
+from intentroute.domains import load_domain
+from intentroute.layers.rules import RuleLayer
+from intentroute.patterns import Prefilter, required_substrings
+from intentroute.slots import SlotSet, remembering, slot_set
+from intentroute.text import normal_form, normalize
+from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
+
+RULES = RuleLayer()
+SLOT_PATTERNS = [
+    p.pattern for slot in load_domain("brokerage").extractor().slots.values() for p, _ in getattr(slot, "patterns", ())
+]
+PATTERNS = (
+    [r.pattern for r in RULES.rules if r.kind == "regexes"]
+    + SLOT_PATTERNS
+    + [
+        r"a(?i:bc)d",
+        r"(a|b)+c",
+        r"x{0,3}yz",
+        r"[ab]c?",
+        r"(?:ab)*c",
+        r"a|",
+        r"(?=abc)d",
+        r"\d+ ?(days?|weeks?)",
+        r"(\d|x)ab",
+        r"(?i)price",
+        r"[^a]bc",
+        r"colou?r",
+        r"(?P<w>ab)(?P=w)",
+    ]
+)
+# texts made of the patterns' own words and pieces, so that many match and many nearly match
+_PIECES = sorted(
+    {w for p in PATTERNS for w in re.findall(r"[a-z0-9]+", p)}
+    | {"whats", "my", "how", "much", "is", "the", "best", "stocks", "3", "\u0663", "ab", "abc", "d", " ", "x"}
+)
+texts = st.lists(st.sampled_from(_PIECES), max_size=12).map(" ".join) | st.text(max_size=30)
+
+
+@given(texts)
+def test_a_prefilter_never_rejects_a_text_its_pattern_matches(text: str) -> None:
+    for pattern in PATTERNS:
+        if re.search(pattern, text):
+            assert Prefilter(pattern).may_match(text), (pattern, text)
+
+
+def test_the_prefilter_reads_the_strings_a_pattern_needs() -> None:
+    assert required_substrings(r"\bhow much (is|does) \w+\b") == {"how much "}
+    assert required_substrings(r"\b(best|worst)\b.*\b(stocks?|holdings?)\b") == {"stock", "holding"}
+    assert required_substrings(r"(?i)price") is None  # case-blind: any case matches
+    assert required_substrings(r"a|") is None  # the empty way through needs nothing
+    assert required_substrings(r"((") is None  # not a pattern: promises nothing
+    days = Prefilter(r"\b(\d{1,2}) ?(?:d|day|days)\b")  # a digit is rarer than a "d"
+    assert days.may_match("over \u0663 days") and not days.may_match("over three days")  # any decimal digit
+    assert not Prefilter(r"\b(\d{1,2}) ?months?\b").may_match("over 3 weeks")  # "month" is rarer still
+    # the built-in rules: every regex but none promises something
+    assert all(Prefilter(p).search is not None for p in PATTERNS[: len(PATTERNS) - 13])
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map(" ".join))
+def test_the_rule_layer_finds_what_an_unfiltered_search_finds(text: str) -> None:
+    norm = normalize(text)
+    expected = {r for r in RULES.rules if r.kind == "regexes" and norm and re.search(r.pattern, norm)}
+    found = {r for r in RULES.matches(text) if r.kind == "regexes"}
+    assert found == expected
+
+
+@given(st.text(max_size=40))
+def test_the_normal_form_is_normalize_and_its_words_for_any_string(text: str) -> None:
+    norm, words = normal_form(text)
+    assert norm == normalize(text) and words == tuple(norm.split(" "))
+    assert normal_form(text) == (norm, words)  # (the second time from memory)
+
+
+def test_the_slots_are_searched_once_per_utterance_and_shared() -> None:
+    domain = load_domain("brokerage")
+    extractor = domain.extractor()
+    cascade = intentroute.default_cascade()
+    vec = cascade.layers[1].scorer.vec  # type: ignore[attr-defined]
+    marked = {marker.removeprefix("xx"): slot for marker, slot in vec.slot_finders.items()}
+    assert slot_set(marked) is slot_set(extractor.slots)  # the classifier's markers and extraction share it
+    found = slot_set(extractor.slots)
+    text = "how did AAPL do in my roth over 3 months"
+    direct = {name: tuple(slot._find(text, normalize(text))) for name, slot in extractor.slots.items()}
+    assert found.find_all(text) == {k: v for k, v in direct.items() if v}
+    assert found.find_all(text) is found.find_all(text)  # the same utterance: not searched again
+    with remembering():
+        a = found.find_all("what's tsla at")
+        found.find_all("another text")
+        assert found.find_all("what's tsla at") is a  # within the block, every utterance is remembered
+    assert isinstance(found, SlotSet)
+
+
+def test_the_accepted_answer_matches_the_policy_decision() -> None:
+    cands = [[], [Candidate("a", 0.74)], [Candidate("a", 0.9), Candidate("b", 0.85)], [Candidate("a", 0.9)]]
+    for policy in (Policy(), Policy(0.75, 0.1), Policy(0.75), Policy(0.99, 0.5, force=True)):
+        for c in cands:
+            assert policy.accepts(c) == policy.decide(c)[0]
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 1)), max_size=3),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.booleans(),
+)
+def test_accepts_and_decide_agree_on_any_answer(pairs: list[tuple[str, float]], t: float, m: float, f: bool) -> None:
+    ranked = LayerResult([Candidate(i, s) for i, s in pairs]).candidates
+    policy = Policy(t, m, f)
+    assert policy.accepts(ranked) == policy.decide(ranked)[0]
+
+
+def test_the_trace_and_evidence_are_built_when_read_and_equal_the_eager_ones() -> None:
+    calls = []
+
+    def evidence() -> list[str]:
+        calls.append(1)
+        return ["because"]
+
+    result = LayerResult([Candidate("a", 0.9)], evidence=evidence)
+    assert calls == []
+    assert result.evidence == ("because",) and result.evidence == ("because",)
+    assert calls == [1]  # built once
+    assert result == LayerResult([Candidate("a", 0.9)], evidence=["because"])
+    broken = LayerResult([Candidate("a", 0.9)], evidence=lambda: 1 / 0)
+    assert broken.evidence[0].startswith("evidence unavailable: ZeroDivisionError")
+
+    route = intentroute.default_cascade().route("what's my cash balance")
+    steps = route.trace
+    assert steps and all(isinstance(s, TraceStep) for s in steps) and route.trace is steps
+    assert steps[-1].outcome == "accepted" and steps[-1].evidence
+    again = pickle.loads(pickle.dumps(route))
+    assert again == route and again.to_dict() == route.to_dict()
+    with pytest.raises(AttributeError):
+        route.intent = "x"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        result.meta = {}  # type: ignore[misc]
+    lazy = Route("a", 0.5, "rules", trace=lambda: [TraceStep("rules", "accepted", "ok")])
+    assert lazy.trace == (TraceStep("rules", "accepted", "ok"),)
