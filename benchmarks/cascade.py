@@ -135,8 +135,8 @@ def fasttext_predict(train: list[tuple[str, str]]) -> Callable[[str], tuple[str,
         model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=25, verbose=0, thread=1, seed=7)
 
     def predict(text: str) -> tuple[str, float]:  # (the binding: fastText's predict() trips NumPy 2)
-        prob, label = model.f.predict(text.lower().replace("\n", " "), 1, 0.0, "strict")[0]
-        return label, prob
+        found = model.f.predict(text.lower().replace("\n", " "), 1, 0.0, "strict")
+        return (found[0][1], found[0][0]) if found else ("", 0.0)  # (nothing for a text of no words)
 
     return predict
 

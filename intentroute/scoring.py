@@ -240,12 +240,26 @@ class BowScorer:
         """Probabilities for one utterance (see :meth:`proba_tokens`)."""
         return self.proba_tokens(self.tokens(text))
 
+    def proba_known(self, tokens: list[str]) -> tuple[list[float], int]:
+        """:meth:`proba_tokens` and :meth:`known_words` of one tokenised utterance, in one pass
+        over its tokens where the table's rows are the vocabulary's words."""
+        if not (self.additive and self.vocab is not None and self.vec.default_tokens):
+            return self.proba_tokens(tokens), self.known_words(tokens)
+        # (with the default tokens a token is a vocabulary word exactly when it has a word row)
+        u, unknown = self._unit_sum(tokens)
+        known = len(tokens) - unknown
+        if self.known_markers:
+            known -= sum(map(self.known_markers.__contains__, tokens))
+        return self._proba_units(u, tokens), known
+
     def proba_tokens(self, tokens: list[str]) -> list[float]:
         """Probabilities for one tokenised utterance, with as few NumPy calls as possible."""
         if not self.additive:
             z = self._first_layer_columns(tokens)
             return _softmax(z / self.temperature) if self.linear else _softmax_owned(self._head(z))
-        u = self._unit_sum(tokens)
+        return self._proba_units(self._unit_sum(tokens)[0], tokens)
+
+    def _proba_units(self, u: np.ndarray, tokens: list[str]) -> list[float]:
         sq = float(u[-1])
         scale = 1.0 / math.sqrt(sq) if sq > 0 and self.vec.norm == "l2_sum" else 1.0
         if not self.linear:
@@ -271,8 +285,9 @@ class BowScorer:
         total = sum(e)
         return [v / total for v in e]
 
-    def _unit_sum(self, tokens: list[str]) -> np.ndarray:
-        """The sum of the utterance's unit rows: first-layer inputs, then the squared length."""
+    def _unit_sum(self, tokens: list[str]) -> tuple[np.ndarray, int]:
+        """The sum of the utterance's unit rows (first-layer inputs, then the squared length), and
+        how many tokens have no word row."""
         # map() with the dicts' own get: the lookups loop in C
         ids = list(map(self.token_row.get, tokens, itertools.repeat(-1)))
         unknown = None
@@ -288,7 +303,8 @@ class BowScorer:
         if unknown:
             for t in unknown:
                 u += self._unknown_row(t)
-        return u
+            return u, len(unknown)
+        return u, 0
 
     def _first_layer_columns(self, tokens: list[str]) -> np.ndarray:
         cols: list[int] = self.vec.row_columns(tokens)

@@ -231,14 +231,13 @@ class SymbolSlot(_Remembering):
         conditions, without positions): most utterances hold none, and then no match is walked."""
         if "$" in text:
             return True
-        lower, tickers = self._lower_tickers, self.tickers
-        for tok in _TICKER_TOKEN.findall(text):
-            if tok.islower():
-                if tok in lower:
-                    return True
-            elif tok.isupper() or tok.upper() in tickers:
-                return True
-        return False
+        tokens = _TICKER_TOKEN.findall(text)
+        if not self._lower_tickers.isdisjoint(tokens):
+            return True
+        if text.islower():  # (no capital anywhere: every token is in lower case)
+            return False
+        tickers = self.tickers
+        return any(not tok.islower() and (tok.isupper() or tok.upper() in tickers) for tok in tokens)
 
     def _find(self, text: str, norm: str) -> list[str]:
         hits: list[tuple[float, str]] = []
@@ -295,12 +294,24 @@ class SlotSet:
     a domain's extractor and a bundle's vectorizer trained on it share their finds.
     """
 
-    __slots__ = ("_last", "names", "slots")
+    __slots__ = ("_first_words", "_last", "_plan", "names", "slots")
 
     def __init__(self, slots: Mapping[str, Slot]) -> None:
         self.slots: dict[str, Slot] = dict(slots)
         self.names = tuple(self.slots)
         self._last: tuple[str | None, dict[str, tuple[str, ...]]] = (None, {})
+        # what tells, without searching, that a slot finds nothing in a text: none of its phrases'
+        # first words among the text's words (one set intersection for all the slots), none of
+        # its patterns' prefilters passing (each distinct prefilter run once), and for a symbol
+        # slot no token that could be a ticker
+        self._plan: list[tuple[str, Slot, frozenset[str], tuple[Any, ...] | None]] = []
+        every: set[str] = set()
+        for name, slot in self.slots.items():
+            firsts = slot._phrases.first_words
+            every |= firsts
+            gates = None if isinstance(slot, SymbolSlot) else tuple(dict.fromkeys(slot._gates))
+            self._plan.append((name, slot, firsts, gates))
+        self._first_words = frozenset(every)
 
     def find_all(self, text: str) -> dict[str, tuple[str, ...]]:
         """``{slot name: values found, in order of appearance}`` for the slots found in ``text``
@@ -345,9 +356,26 @@ class SlotSet:
         return out
 
     def _search(self, text: str) -> dict[str, tuple[str, ...]]:
-        norm = normal_form(text)[0]
+        norm, words = normal_form(text)
+        present = self._first_words.intersection(words)  # (empty for most texts)
+        passed: dict[Any, bool] = {}
         found: dict[str, tuple[str, ...]] = {}
-        for name, slot in self.slots.items():
+        for name, slot, firsts, gates in self._plan:
+            if not (present and not firsts.isdisjoint(present)):
+                if gates is None:  # a symbol slot
+                    if not slot._may_hold_ticker(text):  # type: ignore[union-attr]
+                        continue
+                else:
+                    for gate in gates:
+                        if gate is None:
+                            break
+                        ok = passed.get(gate)
+                        if ok is None:
+                            ok = passed[gate] = gate(norm) is not None
+                        if ok:
+                            break
+                    else:
+                        continue
             values = slot._find(text, norm)
             if values:
                 found[name] = tuple(values)

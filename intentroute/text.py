@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import ahocorasick
 
 T = TypeVar("T")
 
 __all__ = [
     "TOKEN_PATTERN",
     "PhraseTable",
+    "Scanner",
     "char_ngrams",
     "normal_form",
     "normalize",
@@ -89,7 +92,15 @@ def normalize(text: str) -> str:
     >>> normalize("P&L on Apple\u2019s stock")
     'p l on apples stock'
     """
+    if text.isascii():  # letters and digits kept (lower-cased), apostrophes dropped, the rest a space
+        return " ".join(text.translate(_ASCII_NORMAL).split())
     return " ".join(_WORD_RE.findall(text.casefold().translate(_DROP_APOSTROPHES)))
+
+
+# normalize()'s ASCII path: one translate and a split, equal to the general one on ASCII (tested)
+_ASCII_NORMAL = {
+    c: (chr(c).lower() if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)
+}
 
 
 # the last utterance normalised, by identity: the rule layer, the classifier's slot markers and
@@ -112,6 +123,32 @@ def normal_form(text: str) -> tuple[str, tuple[str, ...]]:
     words = tuple(norm.split(" "))
     _LAST_FORM = (text, norm, words)  # one tuple, replaced whole: safe under threads
     return norm, words
+
+
+class Scanner(Generic[T]):
+    """Many strings found in a text in one pass of an Aho-Corasick automaton (``pyahocorasick``):
+    every occurrence, overlapping ones included, whatever the number of strings.
+
+    >>> Scanner({" cash ": 1, " how much cash ": 2, "much": 3}).scan(" how much cash ")
+    [(5, 4, 3), (0, 15, 2), (9, 6, 1)]
+    """
+
+    __slots__ = ("_automaton",)
+
+    def __init__(self, strings: Mapping[str, T]) -> None:
+        self._automaton: Any = None
+        if strings:
+            automaton = ahocorasick.Automaton()
+            for key, value in strings.items():
+                automaton.add_word(key, (len(key), value))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def scan(self, text: str) -> list[tuple[int, int, T]]:
+        """``(start, length, value)`` of every occurrence in ``text``, by where it ends."""
+        if self._automaton is None:
+            return []
+        return [(end - n + 1, n, value) for end, (n, value) in self._automaton.iter(text)]
 
 
 class PhraseTable(Generic[T]):
@@ -139,6 +176,11 @@ class PhraseTable(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._table)
+
+    @property
+    def first_words(self) -> frozenset[str]:
+        """The words a phrase starts with: a text without any of them holds no phrase."""
+        return frozenset(self._first)
 
     def find(self, words: Sequence[str], *, overlapping: bool = True) -> list[tuple[int, int, T]]:
         """``(start word, n, value)`` of every phrase in ``words``, by start then longest first.

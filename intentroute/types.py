@@ -8,6 +8,7 @@ pickling, because their explanations (evidence, trace) are built only when read.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass
@@ -98,7 +99,11 @@ def ranked(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
     >>> [c.intent for c in ranked([Candidate("quotes", 0.4), Candidate("facts", 0.8), Candidate("activity", 0.4)])]
     ['facts', 'activity', 'quotes']
     """
-    return tuple(sorted(candidates, key=lambda c: (-c.score, c.intent)))
+    cands = tuple(candidates)
+    for a, b in itertools.pairwise(cands):  # (most come ranked already: a layer sorts them)
+        if a.score < b.score or (a.score == b.score and a.intent > b.intent):
+            return tuple(sorted(cands, key=lambda c: (-c.score, c.intent)))
+    return cands
 
 
 class _Frozen:

@@ -20,7 +20,7 @@ from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.patterns import Prefilter, required_substrings
 from intentroute.slots import SlotSet, remembering, slot_set
-from intentroute.text import normal_form, normalize
+from intentroute.text import PhraseTable, normal_form, normalize
 from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
 
 RULES = RuleLayer()
@@ -74,12 +74,36 @@ def test_the_prefilter_reads_the_strings_a_pattern_needs() -> None:
     assert all(Prefilter(p).search is not None for p in PATTERNS[: len(PATTERNS) - 13])
 
 
-@given(st.lists(st.sampled_from(_PIECES), max_size=12).map(" ".join))
-def test_the_rule_layer_finds_what_an_unfiltered_search_finds(text: str) -> None:
+RULE_WORDS = sorted({w for r in RULES.rules if r.kind != "regexes" for w in r.pattern.split()} | set(_PIECES))
+
+
+def reference_matches(text: str) -> list[object]:
+    """The rules that match, the long way round: every word n-gram looked up, every regex searched."""
     norm = normalize(text)
-    expected = {r for r in RULES.rules if r.kind == "regexes" and norm and re.search(r.pattern, norm)}
-    found = {r for r in RULES.matches(text) if r.kind == "regexes"}
-    assert found == expected
+    if not norm:
+        return []
+    table: dict[str, list[object]] = {}
+    for r in RULES.rules:
+        if r.kind != "regexes":
+            table.setdefault(r.pattern, []).append(r)
+    hits: list[object] = []
+    for _, _, rules in PhraseTable(table).find(norm.split(" ")):
+        hits.extend(rules)
+    hits.extend(r for r in RULES.rules if r.kind == "regexes" and re.search(r.pattern, norm))
+    return list(dict.fromkeys(hits))
+
+
+@given(st.lists(st.sampled_from(RULE_WORDS), max_size=14).map(" ".join) | st.text(max_size=30))
+def test_the_rule_layer_finds_what_the_long_way_round_finds_in_the_same_order(text: str) -> None:
+    assert RULES.matches(text) == reference_matches(text)
+
+
+def test_the_rule_layer_matches_the_long_way_round_on_the_held_out_split() -> None:
+    from benchmarks.heldout import brokerage_templates
+    from intentroute.data import GeneratorConfig, generate
+
+    texts = [e.text for e in generate(brokerage_templates(), GeneratorConfig(seed=7, split="template")).test]
+    assert [RULES.matches(t) for t in texts] == [reference_matches(t) for t in texts]
 
 
 @given(st.text(max_size=40))
@@ -154,3 +178,55 @@ def test_the_trace_and_evidence_are_built_when_read_and_equal_the_eager_ones() -
         result.meta = {}  # type: ignore[misc]
     lazy = Route("a", 0.5, "rules", trace=lambda: [TraceStep("rules", "accepted", "ok")])
     assert lazy.trace == (TraceStep("rules", "accepted", "ok"),)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text())
+def test_normalize_takes_its_ascii_path_to_the_same_answer(text: str) -> None:
+    general = " ".join(re.findall(r"[^\W_]+", text.casefold().translate({39: None, 0x2019: None})))
+    assert normalize(text) == general
+
+
+def test_cascades_built_from_one_bundle_share_its_model() -> None:
+    first, second = intentroute.default_cascade(), intentroute.default_cascade()
+    assert first.layers[1].scorer is second.layers[1].scorer  # type: ignore[attr-defined]
+
+
+def test_a_long_batch_pauses_the_garbage_collector_and_restores_it_as_it_was() -> None:
+    import gc
+    import threading
+
+    from intentroute.cascade import GC_PAUSE_MIN
+
+    cascade = intentroute.default_cascade()
+    texts = ["what's my cash balance", "how did AAPL do this year"] * GC_PAUSE_MIN
+    seen = []
+
+    class Spy:
+        name = "spy"
+
+        def route(self, text: str) -> LayerResult:
+            return LayerResult()
+
+        def route_batch(self, batch: list[str]) -> list[LayerResult]:
+            seen.append(gc.isenabled())
+            return [LayerResult() for _ in batch]
+
+    spied = intentroute.Cascade([Spy(), *cascade.layers], extractor=cascade.extractor)
+    assert gc.isenabled()
+    routes = spied.route_batch(texts)
+    assert seen == [False] and gc.isenabled()  # paused during the batch, resumed after
+    assert [r.intent for r in routes] == [spied.route(t).intent for t in texts]
+    spied.route_batch(texts[:3])
+    assert seen[-1] is True  # a short batch leaves it alone
+    gc.disable()
+    try:
+        spied.route_batch(texts)
+        assert not gc.isenabled()  # disabled before: left disabled
+    finally:
+        gc.enable()
+    threads = [threading.Thread(target=spied.route_batch, args=(texts,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.isenabled()

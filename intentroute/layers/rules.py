@@ -28,13 +28,17 @@ from ..domains import DEFAULT_DOMAIN, available_domains, domain_file_or_path
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..patterns import BoundedPattern, Prefilter
-from ..text import PhraseTable, normal_form, normalize
+from ..text import Scanner, normal_form, normalize
 from ..types import Candidate, LayerResult, ranked
 from ..validation import is_number
 
 __all__ = ["Rule", "RuleLayer", "load_rules"]
 
 _KINDS = ("keywords", "phrases", "regexes")
+
+
+def _by_place(hit: tuple[int, int, Any]) -> tuple[int, int]:
+    return hit[0], hit[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,30 +164,46 @@ class RuleLayer:
             raise ConfigError(f"must be a number in [0, 1], got {min_score!r}", param="min_score", value=min_score)
         self.min_score = float(min_score)
         self.intents: tuple[str, ...] = tuple(dict.fromkeys(r.intent for r in self.rules))
-        # keywords and phrases are looked up by word n-gram, so matching costs
-        # O(words x longest phrase) whatever the number of rules
+        # One pass of an automaton over the normalised text finds every keyword and phrase (as
+        # " phrase ", so only whole words match) and every string some regex cannot match without
+        # (intentroute.patterns.Prefilter): a regex is searched only when one of its strings is there.
         grams: dict[str, list[Rule]] = {}
-        # each regex is searched only when the text holds what it cannot match without
-        # (intentroute.patterns.Prefilter): most texts need one substring test, not a search
-        self._regexes: list[tuple[Any, Rule, Any]] = []  # (pattern, rule, its prefilter's search or None)
+        self._regexes: list[tuple[Any, Rule, frozenset[str] | None]] = []  # (pattern, rule, its strings)
         for r in self.rules:
             if r.kind in ("keywords", "phrases"):
                 grams.setdefault(r.pattern, []).append(r)
             else:
+                strings = Prefilter(r.pattern).strings
                 rx = re.compile(r.pattern) if trusted else BoundedPattern(r.pattern)
-                self._regexes.append((rx, r, Prefilter(r.pattern).search))
-        self._phrases = PhraseTable({g: tuple(rs) for g, rs in grams.items()})
+                self._regexes.append((rx, r, None if strings is None else frozenset(strings)))
+        keys: dict[str, tuple[tuple[Rule, ...] | None, str | None]] = {
+            f" {g} ": (tuple(rs), None) for g, rs in grams.items()
+        }
+        for _, _, required in self._regexes:
+            for needed in required or ():
+                keys[needed] = (keys.get(needed, (None, None))[0], needed)
+        self._scanner = Scanner(keys)
 
     def matches(self, text: str) -> list[Rule]:
-        """Every rule that matches ``text``."""
-        norm, words = normal_form(text)
+        """Every rule that matches ``text``: its keywords and phrases by where they start (the longest
+        first), then its regexes in the file's order; each rule once."""
+        norm = normal_form(text)[0]
         if not norm:
             return []
+        phrases = []
+        present = set()
+        for start, n, (rules, needed) in self._scanner.scan(f" {norm} "):
+            if rules is not None:
+                phrases.append((start, -n, rules))
+            if needed is not None:
+                present.add(needed)
         hits: list[Rule] = []
-        for _, _, rules in self._phrases.find(words):
-            hits.extend(rules)
-        for rx, r, gate in self._regexes:
-            if (gate is None or gate(norm)) and rx.search(norm):
+        if phrases:
+            phrases.sort(key=_by_place)
+            for _, _, rules in phrases:
+                hits.extend(rules)
+        for rx, r, strings in self._regexes:
+            if (strings is None or not strings.isdisjoint(present)) and rx.search(norm):
                 hits.append(r)
         return list(dict.fromkeys(hits)) if len(hits) > 1 else hits  # a phrase said twice counts once
 

@@ -298,10 +298,10 @@ class TorchBowLayer:
 
     def route(self, text: str) -> LayerResult:
         model = self._current()
-        tokens = model.tokens(text)  # once, for the known-word check and the features
-        if self.min_known_words and model.known_words(tokens) < self.min_known_words:
+        probs, known = model.proba_known(model.tokens(text))
+        if known < self.min_known_words:
             return self._too_few_known()
-        return self._result(model, model.proba_tokens(tokens))
+        return self._result(model, probs)
 
     def route_batch(self, texts: list[str]) -> list[LayerResult]:
         model = self._current()
