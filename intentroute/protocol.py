@@ -49,7 +49,8 @@ class Extractor(Protocol):
     Returns ``(extracted, missing)``: the parameters found for ``intent`` and the names of the
     required ones that are absent. Optional, found by duck typing: ``remembering()``, a context
     manager the cascade routes a batch in (an extractor that caches what it finds can keep it
-    for the whole batch).
+    for the whole batch), and ``extract_many(intents, texts)``, the answers of ``extract`` for
+    many texts at once, which ``Cascade.route_batch`` calls when it is there.
     """
 
     def extract(self, intent: str, text: str) -> tuple[dict[str, Any], list[str]]: ...

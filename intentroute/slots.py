@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .patterns import Prefilter
-from .text import PhraseTable, normal_form, normalize
+from .text import PhraseTable, Scanner, normal_form, normalize
 
 __all__ = [
     "MEMO_MAX_CHARS",
@@ -157,18 +157,23 @@ class LookupSlot(_Remembering):
         object.__setattr__(self, "_memo", {})
 
     def _find(self, text: str, norm: str) -> list[str]:
-        hits: list[tuple[int, int, str]] = []
         words = norm.split(" ")
         found = self._phrases.find(words, overlapping=False)
-        searched = [pf for pf, gate in zip(self.patterns, self._gates, strict=True) if gate is None or gate(norm)]
-        if not searched and len(found) < 2:  # most utterances: nothing, or one phrase
-            return [found[0][2]] if found else []
+        places = []
         if found:  # word positions mapped to character offsets so phrases and patterns order together
             offsets = [0]
             for w in words[:-1]:
                 offsets.append(offsets[-1] + len(w) + 1)
-            for i, n, value in found:
-                hits.append((offsets[i], -len(" ".join(words[i : i + n])), value))
+            places = [(offsets[i], len(" ".join(words[i : i + n])), value) for i, n, value in found]
+        return self._values(norm, places)
+
+    def _values(self, norm: str, places: list[tuple[int, int, str]]) -> list[str]:
+        """The values of the phrases found (``(start, length, value)``, leftmost longest) and of
+        the patterns' matches, by where they start (the longer first), each once."""
+        searched = [pf for pf, gate in zip(self.patterns, self._gates, strict=True) if gate is None or gate(norm)]
+        if not searched and len(places) < 2:  # most utterances: nothing, or one phrase
+            return [places[0][2]] if places else []
+        hits = [(start, -length, value) for start, length, value in places]
         for pattern, fmt in searched:
             for m in pattern.finditer(norm):
                 try:
@@ -240,16 +245,20 @@ class SymbolSlot(_Remembering):
         return any(not tok.islower() and (tok.isupper() or tok.upper() in tickers) for tok in tokens)
 
     def _find(self, text: str, norm: str) -> list[str]:
-        hits: list[tuple[float, str]] = []
-        if self._may_hold_ticker(text):
-            self._find_tickers(text, hits)
         words = norm.split(" ")
-        # word positions, scaled to be comparable with the character positions of the tickers
         found = self._phrases.find(words, overlapping=False)
-        if not hits and len(found) < 2:
-            return [found[0][2]] if found else []
-        for i, _, symbol in found:
-            hits.append((i / max(1, len(words)), symbol))
+        return self._symbols(text, [(i, symbol) for i, _, symbol in found], len(words), None)
+
+    def _symbols(self, text: str, names: list[tuple[int, str]], n_words: int, may_hold: bool | None) -> list[str]:
+        """The tickers of ``text`` and the companies ``names`` (``(word index, ticker)``, leftmost
+        longest) by where they appear, each once; ``may_hold``: :meth:`_may_hold_ticker`, if known."""
+        hits: list[tuple[float, str]] = []
+        if self._may_hold_ticker(text) if may_hold is None else may_hold:
+            self._find_tickers(text, hits)
+        if not hits and len(names) < 2:
+            return [names[0][1]] if names else []
+        for i, symbol in names:  # word positions, scaled to be comparable with the tickers' characters
+            hits.append((i / max(1, n_words), symbol))
         hits.sort(key=lambda h: h[0])
         return list(dict.fromkeys(s for _, s in hits))
 
@@ -294,7 +303,7 @@ class SlotSet:
     a domain's extractor and a bundle's vectorizer trained on it share their finds.
     """
 
-    __slots__ = ("_first_words", "_last", "_plan", "names", "slots")
+    __slots__ = ("_first_words", "_last", "_plan", "_scanner", "names", "slots")
 
     def __init__(self, slots: Mapping[str, Slot]) -> None:
         self.slots: dict[str, Slot] = dict(slots)
@@ -304,14 +313,19 @@ class SlotSet:
         # first words among the text's words (one set intersection for all the slots), none of
         # its patterns' prefilters passing (each distinct prefilter run once), and for a symbol
         # slot no token that could be a ticker
-        self._plan: list[tuple[str, Slot, frozenset[str], tuple[Any, ...] | None]] = []
+        self._plan: list[tuple[str, Slot, tuple[Any, ...] | None]] = []
         every: set[str] = set()
-        for name, slot in self.slots.items():
-            firsts = slot._phrases.first_words
-            every |= firsts
+        phrases: dict[str, list[tuple[int, str]]] = {}  # " phrase " -> (slot's index, its value)
+        for j, (name, slot) in enumerate(self.slots.items()):
+            every |= slot._phrases.first_words
+            table = slot.names if isinstance(slot, SymbolSlot) else slot.values
+            for phrase, value in table.items():
+                phrases.setdefault(f" {phrase} ", []).append((j, value))
             gates = None if isinstance(slot, SymbolSlot) else tuple(dict.fromkeys(slot._gates))
-            self._plan.append((name, slot, firsts, gates))
+            self._plan.append((name, slot, gates))
         self._first_words = frozenset(every)
+        # every slot's phrases, found in one pass over the text (as " phrase ": whole words only)
+        self._scanner = Scanner({k: tuple(v) for k, v in phrases.items()})
 
     def find_all(self, text: str) -> dict[str, tuple[str, ...]]:
         """``{slot name: values found, in order of appearance}`` for the slots found in ``text``
@@ -357,29 +371,55 @@ class SlotSet:
 
     def _search(self, text: str) -> dict[str, tuple[str, ...]]:
         norm, words = normal_form(text)
-        present = self._first_words.intersection(words)  # (empty for most texts)
+        places: dict[int, list[tuple[int, int, str]]] = {}  # slot index -> (start, length, value)
+        if not self._first_words.isdisjoint(words):  # (no phrase can be there: most texts)
+            for start, n, entries in self._scanner.scan(f" {norm} "):
+                for j, value in entries:
+                    places.setdefault(j, []).append((start, n - 2, value))
         passed: dict[Any, bool] = {}
         found: dict[str, tuple[str, ...]] = {}
-        for name, slot, firsts, gates in self._plan:
-            if not (present and not firsts.isdisjoint(present)):
-                if gates is None:  # a symbol slot
-                    if not slot._may_hold_ticker(text):  # type: ignore[union-attr]
-                        continue
-                else:
-                    for gate in gates:
-                        if gate is None:
-                            break
-                        ok = passed.get(gate)
-                        if ok is None:
-                            ok = passed[gate] = gate(norm) is not None
-                        if ok:
-                            break
-                    else:
-                        continue
-            values = slot._find(text, norm)
+        for j, (name, slot, gates) in enumerate(self._plan):
+            mine = _leftmost_longest(places[j]) if j in places else []
+            if isinstance(slot, SymbolSlot):
+                may_hold = slot._may_hold_ticker(text)
+                if not mine and not may_hold:
+                    continue
+                names = [(norm.count(" ", 0, start), value) for start, _, value in mine]
+                values = slot._symbols(text, names, len(words), may_hold)
+            else:
+                if not mine and not _any_passes(gates, norm, passed):
+                    continue
+                values = slot._values(norm, mine)
             if values:
                 found[name] = tuple(values)
         return found
+
+
+def _leftmost_longest(places: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Of phrases found anywhere (``(start, length, value)``), those a left-to-right reading
+    keeps: at each start the longest, then on from its end (as ``PhraseTable.find(overlapping=False)``)."""
+    if len(places) > 1:
+        places.sort(key=lambda p: (p[0], -p[1]))
+    kept, free = [], 0
+    for place in places:
+        if place[0] >= free:
+            kept.append(place)
+            free = place[0] + place[1] + 1
+    return kept
+
+
+def _any_passes(gates: tuple[Any, ...] | None, norm: str, passed: dict[Any, bool]) -> bool:
+    """Whether one of a slot's pattern prefilters passes (``None``: a pattern that promises
+    nothing); each distinct prefilter run once per text, through ``passed``."""
+    for gate in gates or ():
+        if gate is None:
+            return True
+        ok = passed.get(gate)
+        if ok is None:
+            ok = passed[gate] = gate(norm) is not None
+        if ok:
+            return True
+    return False
 
 
 _SETS: dict[tuple[tuple[str, int], ...], SlotSet] = {}
