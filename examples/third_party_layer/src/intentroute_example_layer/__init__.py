@@ -37,8 +37,14 @@ class SmallTalkLayer:
         norm = normalize(text)
         for intent, phrases in self.phrases.items():
             if norm in phrases:
-                return LayerResult([Candidate(intent, 1.0)], evidence=[f"{intent}: exact phrase {norm!r}"])
+                # evidence may be a function, called only when someone reads the trace
+                said = f"{intent}: exact phrase {norm!r}"
+                return LayerResult([Candidate(intent, 1.0)], evidence=lambda: [said])
         return LayerResult()
+
+    def route_batch(self, texts: list[str]) -> list[LayerResult]:
+        """Optional: the cascade routes a batch through it (the same answers as ``route``)."""
+        return [self.route(t) for t in texts]
 
 
 @intentroute.hookimpl
