@@ -39,7 +39,7 @@ class SmallTalkLayer:
             if norm in phrases:
                 # evidence may be a function, called only when someone reads the trace
                 said = f"{intent}: exact phrase {norm!r}"
-                return LayerResult([Candidate(intent, 1.0)], evidence=lambda: [said])
+                return LayerResult([Candidate(intent, 1.0)], evidence=lambda said=said: [said])
         return LayerResult()
 
     def route_batch(self, texts: list[str]) -> list[LayerResult]:
