@@ -49,6 +49,8 @@ bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.bench_data
 	$(PY) -m benchmarks.bench_bow
 	$(PY) -m benchmarks.cascade
+	$(PY) -m benchmarks.stream
+	$(PY) -m benchmarks.ray_route
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.presets
 	$(PY) -m benchmarks.template_splits

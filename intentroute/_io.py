@@ -9,13 +9,14 @@ import shutil
 import tempfile
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
 __all__ = [
+    "atomic_output",
     "atomic_write_bytes",
     "atomic_write_files",
     "atomic_write_folder",
@@ -72,6 +73,27 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, *, text: bool = True) -> Iterator[Any]:
+    """A file to write ``path`` through, streamed: it is written under a temporary name beside
+    ``path`` and renamed into place only when the block ends without an error, so a partial
+    output never stands where a complete one would (a failed or killed run leaves nothing at
+    ``path``; its temporary file is removed, or left as ``.<name>.*.partial`` by a kill)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _umask() -> int:

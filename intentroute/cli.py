@@ -27,6 +27,8 @@ from .data import generate as run_generate
 from .domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path, load_domain
 from .errors import ConfigError, IntentRouteError
 from .plugins import get_plugin_manager, layer_registry
+from .ray import route_path
+from .stream import FORMATS, ON_ERROR, format_of, route_file
 from .train import preset_epochs
 from .train import train as run_train
 from .tune import fit_policies, parse_target, save_policies
@@ -76,9 +78,105 @@ def cli() -> None:
 @_config_option
 @click.option("--explain", is_flag=True, help="Print the decision and every layer's trace step.")
 @click.option("--json", "as_json", is_flag=True, help="Print Route.to_dict() as one JSON line per text.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Route every record of this file (JSONL, CSV, Parquet), streamed in chunks; needs --output.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path),
+    help="Where --input's records go, with intent, confidence, layer, extracted and missing added.",
+)
+@click.option("--text-column", default="text", show_default=True, help="The column holding the utterance.")
+@click.option("--input-format", type=click.Choice(FORMATS), help="Default: from --input's suffix.")
+@click.option("--output-format", type=click.Choice(FORMATS), help="Default: from --output's suffix.")
+@click.option(
+    "--on-error",
+    type=click.Choice(ON_ERROR),
+    default="stop",
+    show_default=True,
+    help="A malformed record: stop the run (nothing written) or skip it (counted in the summary).",
+)
+@click.option("--trace", is_flag=True, help="Add each route's trace to the output.")
+@click.option("--prefix", default="", help="Prefix of the route's column names (when the input has an 'intent' ...).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=2048, show_default=True)
+@click.option("--force", is_flag=True, help="Replace --output if it exists.")
+@click.option("--progress/--no-progress", default=None, help="A progress bar (default: when stderr is a terminal).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: read --input (a file, folder or URI) with Ray Data and write --output as a folder.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Ray workers.")
 @_friendly
-def route(texts: tuple[str, ...], config_path: Path | None, explain: bool, as_json: bool) -> None:
-    """Route TEXTS (or, with none or '-', one utterance per line of standard input)."""
+def route(
+    texts: tuple[str, ...],
+    config_path: Path | None,
+    explain: bool,
+    as_json: bool,
+    input_path: Path | None,
+    output_path: Path | None,
+    text_column: str,
+    input_format: str | None,
+    output_format: str | None,
+    on_error: str,
+    trace: bool,
+    prefix: str,
+    chunk_size: int,
+    force: bool,
+    progress: bool | None,
+    engine: str,
+    workers: int,
+) -> None:
+    """Route TEXTS (or, with none or '-', one utterance per line of standard input), or every
+    record of a file (--input FILE --output FILE)."""
+    if input_path is not None or output_path is not None:
+        if input_path is None or output_path is None:
+            raise click.UsageError("--input and --output go together")
+        if texts or explain or as_json:
+            raise click.UsageError("--input routes a file: no TEXTS, --explain or --json with it")
+        if engine == "ray":
+            _route_on_ray(
+                str(input_path),
+                str(output_path),
+                input_format,
+                output_format,
+                text_column=text_column,
+                config=config_path,
+                workers=workers,
+                chunk_size=chunk_size,
+                prefix=prefix,
+                trace=trace,
+            )
+            return
+        if output_path.is_dir():
+            raise click.UsageError(f"{output_path} is a folder; --output names a file (a folder with --engine ray)")
+        if output_path.exists() and not force:
+            raise click.UsageError(f"{output_path} exists; pass --force to replace it")
+        cascade = _cascade(config_path)
+        show = sys.stderr.isatty() if progress is None else progress
+        with tqdm(unit=" utterances", unit_scale=True, disable=not show, file=sys.stderr) as bar:
+            summary = route_file(
+                input_path,
+                output_path,
+                cascade,
+                text_column=text_column,
+                input_format=input_format,
+                output_format=output_format,
+                chunk_size=chunk_size,
+                on_error=on_error,
+                trace=trace,
+                prefix=prefix,
+                overwrite=force,
+                progress=bar.update,
+            )
+        click.echo(summary.format(), err=True)
+        return
     if explain and as_json:
         raise click.UsageError("--explain and --json are exclusive: pick one")
     items = list(texts)
@@ -96,6 +194,38 @@ def route(texts: tuple[str, ...], config_path: Path | None, explain: bool, as_js
             params = " ".join(f"{k}={v}" for k, v in r.extracted.items() if not isinstance(v, list))
             missing = f" missing={','.join(r.missing_params)}" if r.missing_params else ""
             click.echo(f"{r.intent}\t{r.confidence:.3f}\t{r.layer}\t{params}{missing}".rstrip())
+
+
+def _route_on_ray(
+    source: str,
+    target: str,
+    input_format: str | None,
+    output_format: str | None,
+    *,
+    text_column: str,
+    config: Path | None,
+    workers: int,
+    chunk_size: int,
+    prefix: str,
+    trace: bool,
+) -> None:
+    if Path(target).exists() and (not Path(target).is_dir() or any(Path(target).iterdir())):
+        raise click.UsageError(f"{target} exists and is not an empty folder; Ray writes its files into a new folder")
+    fmt_in = input_format or format_of(Path(source.rstrip("/")))
+    fmt_out = output_format or "parquet"
+    count = route_path(
+        source,
+        target,
+        input_format=fmt_in,
+        output_format=fmt_out,
+        text_column=text_column,
+        config=config,
+        concurrency=workers,
+        batch_size=chunk_size,
+        prefix=prefix,
+        trace=trace,
+    )
+    click.echo(f"routed {count:,} rows with Ray Data into {target} ({fmt_out} files)", err=True)
 
 
 @cli.command()

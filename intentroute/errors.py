@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "BundleError",
     "ConfigError",
+    "InputError",
     "IntentRouteError",
     "LayerError",
     "LayerUnavailable",
@@ -54,6 +55,16 @@ class ConfigError(IntentRouteError, ValueError):
         self.layer = layer
         self.param = param
         self.value = value
+
+
+class InputError(IntentRouteError, ValueError):
+    """A record of a file to route is malformed: ``source`` is the file, ``line`` the record's
+    line (JSONL, CSV) or row (Parquet), counted from 1."""
+
+    def __init__(self, message: str, *, source: str, line: int) -> None:
+        super().__init__(f"{source}:{line}: {message}")
+        self.source = source
+        self.line = line
 
 
 class TemplateError(IntentRouteError, ValueError):

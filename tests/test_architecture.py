@@ -21,7 +21,7 @@ PACKAGE = Path(intentroute.__file__).parent
 #: torch (training), openai (the LLM layer), matplotlib (report plots), and scikit-learn in the two
 #: places serving must not pay for it: a hashing featurizer's murmurhash, and a bundle handing its
 #: model back as scikit-learn estimators (``bundle.py``'s ``..estimators``)
-LAZY_IMPORTS = {"torch", "openai", "matplotlib", "safetensors", "sklearn"}
+LAZY_IMPORTS = {"torch", "openai", "matplotlib", "safetensors", "sklearn", "pyarrow", "ray"}
 LAZY_RELATIVE = {("bundle.py", ".estimators")}
 
 
