@@ -12,11 +12,12 @@ path and the extractor's), the fallback, and the trace built when read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import ConfigError, LayerUnavailable
@@ -84,10 +85,16 @@ _Step = tuple[str, Policy, _Outcome]
 _Extraction = tuple[Mapping[str, Any], Sequence[str]] | BaseException | None
 
 
-def _call_route(layer: RouterLayer, text: str) -> _Outcome:
+def _call_route(layer: RouterLayer, text: str, within: frozenset[str] | None = None) -> _Outcome:
     t0 = time.perf_counter_ns()
     try:
-        result: object = layer.route(text)  # object: plugins are not type-checked
+        if within is None:
+            result: object = layer.route(text)  # object: plugins are not type-checked
+        else:
+            route_within = getattr(layer, "route_within", None)
+            result = route_within(text, within) if route_within is not None else layer.route(text)
+            if isinstance(result, LayerResult):
+                result = _restricted(result, within)
     except LayerUnavailable as exc:
         return _Outcome(None, (time.perf_counter_ns() - t0) / 1000, f"unavailable: {exc}")
     except Exception as exc:
@@ -98,13 +105,30 @@ def _call_route(layer: RouterLayer, text: str) -> _Outcome:
     return _Outcome(result, micros, None)
 
 
-def _call_batch(layer: RouterLayer, texts: list[str]) -> list[_Outcome]:
-    batch = getattr(layer, "route_batch", None)
+def _restricted(result: LayerResult, within: frozenset[str]) -> LayerResult:
+    """``result`` with only the candidates among the intents ``within`` (whatever the layer did)."""
+    if all(c.intent in within for c in result.candidates):
+        return result
+    kept = [c for c in result.candidates if c.intent in within]
+    meta = dict(result.meta)
+    if not kept:
+        meta["reason"] = "none of its answers is among the allowed intents"
+    return LayerResult(kept, result.extracted, lambda: result.evidence, meta)
+
+
+def _call_batch(layer: RouterLayer, texts: list[str], within: frozenset[str] | None = None) -> list[_Outcome]:
+    if within is None:
+        batch = getattr(layer, "route_batch", None)
+    else:
+        batch_within = getattr(layer, "route_batch_within", None)
+        batch = None if batch_within is None else (lambda ts: batch_within(ts, within))
     if batch is None or len(texts) < 2:  # one text: the layer's single-utterance path is faster
-        return [_call_route(layer, t) for t in texts]
+        return [_call_route(layer, t, within) for t in texts]
     t0 = time.perf_counter_ns()
     try:
         results = batch(texts)
+        if within is not None and isinstance(results, Sequence):
+            results = [_restricted(r, within) if isinstance(r, LayerResult) else r for r in results]
         ok = (
             isinstance(results, Sequence)
             and len(results) == len(texts)
@@ -113,7 +137,7 @@ def _call_batch(layer: RouterLayer, texts: list[str]) -> list[_Outcome]:
     except Exception:  # a failing batch falls back to one text at a time, so errors stay per text
         ok = False
     if not ok:
-        return [_call_route(layer, t) for t in texts]
+        return [_call_route(layer, t, within) for t in texts]
     micros = (time.perf_counter_ns() - t0) / 1000 / len(texts)
     return [_Outcome(r, micros, None) for r in results]
 
@@ -249,18 +273,27 @@ class Cascade:
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def route(self, text: str) -> Route:
-        """Route one utterance. Never raises for a ``str``; ``TypeError`` for anything else."""
+    def route(self, text: str, *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> Route:
+        """Route one utterance. Never raises for a ``str``; ``TypeError`` for anything else.
+
+        ``allowed`` / ``exclude``: the intents that make sense here (a dialogue state expecting
+        some answers only). Every layer then answers among them only (its ``route_within`` when
+        it has one: the classifier renormalises its probabilities over them, the LLM is offered
+        only them; any other layer's answers are filtered), the fallback is still ``clarify``,
+        and the route's ``meta["allowed"]`` and trace say so. An intent name the cascade does not
+        know is a :class:`ConfigError`.
+        """
         # (the slots' own memory of the last few utterances covers one: no remembering() block)
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
+        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
         truncated = self.max_chars is not None and len(text) > self.max_chars
         if truncated:
             text = text[: self.max_chars]
         labels = self.labels
         steps: list[_Step] = []
         for layer, policy in zip(self.layers, self.policies, strict=True):
-            out = _call_route(layer, text)
+            out = _call_route(layer, text, within)
             steps.append((layer.name, policy, out))
             res = out.result
             if (
@@ -269,11 +302,42 @@ class Cascade:
                 and (labels is None or res.candidates[0].intent in labels)
                 and policy.accepts(res.candidates)
             ):
-                return self._finish(text, layer.name, res, steps, truncated)
+                return self._finish(text, layer.name, res, steps, truncated, within=within)
         best = self._best_answer(steps)
-        return self._fall_back(text, steps, truncated, best, self._extract_one(self._fallen_intent(best), text))
+        extraction = self._extract_one(self._fallen_intent(best), text)
+        return self._fall_back(text, steps, truncated, best, extraction, within)
 
-    def route_batch(self, texts: Sequence[str]) -> list[Route]:
+    def _within(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> frozenset[str]:
+        """The intents a call restricts the answer to; a ConfigError for a name the cascade does
+        not know, or for a restriction that leaves none."""
+        names: dict[str, frozenset[str]] = {}
+        for param, value in (("allowed", allowed), ("exclude", exclude)):
+            if value is None:
+                continue
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"must be a collection of intent names, got {value!r}", param=param, value=value)
+            names[param] = frozenset(value) - {CLARIFY}  # (clarify is always the fallback)
+            if self.labels is not None:
+                unknown = sorted(names[param] - self.labels)
+                if unknown:
+                    raise ConfigError(
+                        f"unknown intents {unknown}; the cascade's intents are {sorted(self.labels)}",
+                        param=param,
+                        value=value,
+                    )
+        within = names.get("allowed", self.labels)
+        if within is None:
+            raise ConfigError(
+                "exclude needs a cascade that knows its intents (labels=...); pass allowed", param="exclude"
+            )
+        within = within - names.get("exclude", frozenset())
+        if not within:
+            raise ConfigError("the restriction leaves no intent to answer with", param="allowed", value=allowed)
+        return within
+
+    def route_batch(
+        self, texts: Sequence[str], *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> list[Route]:
         """Route many utterances; answers equal ``[self.route(t) for t in texts]``. A single
         ``str`` is a ``TypeError`` (it is not a batch of its characters).
 
@@ -286,11 +350,12 @@ class Cascade:
         """
         if isinstance(texts, str):
             raise TypeError("route_batch takes a sequence of strings, got a single str; use route(text)")
+        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
         scope = getattr(self.extractor, "remembering", None)
         with _collector_paused(len(texts)), scope() if scope is not None else contextlib.nullcontext():
-            return self._route_batch(texts)
+            return self._route_batch(texts, within)
 
-    def _route_batch(self, texts: Sequence[str]) -> list[Route]:
+    def _route_batch(self, texts: Sequence[str], within: frozenset[str] | None = None) -> list[Route]:
         prepared: list[str] = []
         truncated: list[bool] = []
         for i, t in enumerate(texts):
@@ -309,7 +374,7 @@ class Cascade:
             if not pending:
                 break
             name = layer.name
-            outcomes = _call_batch(layer, [prepared[i] for i in pending])
+            outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
             still: list[int] = []
             for i, out in zip(pending, outcomes, strict=True):
                 steps[i].append((name, policy, out))
@@ -335,15 +400,23 @@ class Cascade:
         for i, text in enumerate(prepared):
             if i in accepted:
                 name, res = accepted[i]
-                routes.append(self._finish(text, name, res, steps[i], truncated[i], extraction=extractions[i]))
+                routes.append(
+                    self._finish(text, name, res, steps[i], truncated[i], extraction=extractions[i], within=within)
+                )
             else:
-                routes.append(self._fall_back(text, steps[i], truncated[i], fallen[i], extractions[i]))
+                routes.append(self._fall_back(text, steps[i], truncated[i], fallen[i], extractions[i], within))
         return routes
 
-    def _trace(self, steps: list[_Step]) -> Callable[[], tuple[TraceStep, ...]]:
+    def _trace(self, steps: list[_Step], within: frozenset[str] | None = None) -> Callable[[], tuple[TraceStep, ...]]:
         """The trace of one route, built when someone reads it."""
         frozen = tuple(steps)
-        return lambda: tuple(self._trace_step(name, policy, out) for name, policy, out in frozen)
+        if within is None:
+            return lambda: tuple(self._trace_step(name, policy, out) for name, policy, out in frozen)
+        limit = tuple(sorted(within))
+        return lambda: tuple(
+            dataclasses.replace(self._trace_step(name, policy, out), restricted_to=limit)
+            for name, policy, out in frozen
+        )
 
     def _trace_step(self, name: str, policy: Policy, out: _Outcome) -> TraceStep:
         if out.result is None:
@@ -411,10 +484,13 @@ class Cascade:
         truncated: bool,
         extra_meta: Mapping[str, Any] | None = None,
         extraction: _Extraction | bool = False,
+        within: frozenset[str] | None = None,
     ) -> Route:
         """The route of an accepted answer (``extraction``: its parameters, when already found)."""
         top = result.candidates[0]
         meta: dict[str, Any] = {**result.meta, **(extra_meta or {}), "truncated": truncated}
+        if within is not None:
+            meta["allowed"] = sorted(within)
         if extraction is False:
             extraction = self._extract_one(top.intent, text)
         extracted, missing = self._merge(result.extracted, extraction, meta)  # type: ignore[arg-type]
@@ -426,7 +502,7 @@ class Cascade:
             extracted=extracted,
             missing_params=missing,
             meta=meta,
-            trace=self._trace(steps),
+            trace=self._trace(steps, within),
         )
 
     def _best_answer(self, steps: list[_Step]) -> tuple[str, LayerResult] | None:
@@ -453,10 +529,13 @@ class Cascade:
         truncated: bool,
         best_answer: tuple[str, LayerResult] | None,
         extraction: _Extraction,
+        within: frozenset[str] | None = None,
     ) -> Route:
         meta: dict[str, Any] = {"fallback": self.fallback, "truncated": truncated}
         if best_answer is not None:
-            return self._finish(text, best_answer[0], best_answer[1], steps, truncated, meta, extraction)
+            return self._finish(text, best_answer[0], best_answer[1], steps, truncated, meta, extraction, within)
+        if within is not None:
+            meta["allowed"] = sorted(within)
         best: dict[str, float] = {}
         for _, _, out in steps:
             res = out.result
@@ -475,5 +554,5 @@ class Cascade:
             extracted=extracted,
             missing_params=(),
             meta=meta,
-            trace=self._trace(steps),
+            trace=self._trace(steps, within),
         )

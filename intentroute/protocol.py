@@ -20,7 +20,10 @@ class RouterLayer(Protocol):
     missing artifacts) raises :class:`~intentroute.errors.LayerUnavailable` from ``route``.
 
     Optional extras, found by duck typing: ``route_batch(texts) -> list[LayerResult]`` (must
-    answer exactly as ``route`` does, text by text) and ``status() -> dict``.
+    answer exactly as ``route`` does, text by text), ``status() -> dict``, and
+    ``route_within(text, allowed)`` / ``route_batch_within(texts, allowed)``: the answer among
+    the ``allowed`` intents only (``Cascade.route(text, allowed=...)``; without them the cascade
+    filters the layer's candidates).
     """
 
     name: str

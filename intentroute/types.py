@@ -291,6 +291,8 @@ class TraceStep:
     policy: Policy | None = None
     micros: float = 0.0
     evidence: tuple[str, ...] = ()
+    #: the intents the call allowed (``route(text, allowed=...)``), empty when it allowed all
+    restricted_to: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -306,6 +308,7 @@ class TraceStep:
             "policy": self.policy.to_dict() if self.policy else None,
             "micros": round(self.micros, 3),
             "evidence": list(self.evidence),
+            **({"restricted_to": list(self.restricted_to)} if self.restricted_to else {}),
         }
 
 
@@ -409,6 +412,9 @@ class Route(_Frozen):
             lines.append(f"extracted: {params}")
         if self.missing_params:
             lines.append(f"missing: {', '.join(self.missing_params)}")
+        allowed = self.meta.get("allowed")
+        if allowed:
+            lines.append(f"restricted to: {', '.join(map(str, allowed))}")
         lines.append("trace:")
         for i, step in enumerate(self.trace, 1):
             pol = ""

@@ -238,9 +238,10 @@ class LLMLayer:
 
     # -- prompt --------------------------------------------------------------------------------
 
-    def messages(self, text: str) -> list[dict[str, str]]:
-        """The chat messages sent for ``text``."""
-        listing = "\n".join(f"- {name}: {desc}" for name, desc in self.intents.items())
+    def messages(self, text: str, allowed: frozenset[str] | None = None) -> list[dict[str, str]]:
+        """The chat messages sent for ``text`` (listing only the ``allowed`` intents, when given)."""
+        intents = self._listed(allowed)
+        listing = "\n".join(f"- {name}: {desc}" for name, desc in intents.items())
         system = (
             "You route a user's message to the intent of an application that it expresses.\n"
             f"Intents:\n{listing}\n- {NONE_LABEL}: the message expresses none of these.\n"
@@ -249,12 +250,17 @@ class LLMLayer:
         )
         out = [{"role": "system", "content": system}]
         for ex_text, ex_intent in self.examples:
+            if ex_intent not in intents:
+                continue  # (an example of an intent not offered would teach an answer not allowed)
             out.append({"role": "user", "content": ex_text})
             out.append({"role": "assistant", "content": json.dumps({"intent": ex_intent, "confidence": 0.95})})
         out.append({"role": "user", "content": text[: self.max_chars]})
         return out
 
-    def _response_format(self) -> dict[str, Any]:
+    def _listed(self, allowed: frozenset[str] | None) -> dict[str, str]:
+        return self.intents if allowed is None else {k: v for k, v in self.intents.items() if k in allowed}
+
+    def _response_format(self, allowed: frozenset[str] | None = None) -> dict[str, Any]:
         return {
             "type": "json_schema",
             "json_schema": {
@@ -263,7 +269,7 @@ class LLMLayer:
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "intent": {"type": "string", "enum": [*self.intents, NONE_LABEL]},
+                        "intent": {"type": "string", "enum": [*self._listed(allowed), NONE_LABEL]},
                         "confidence": {"type": "number"},
                     },
                     "required": ["intent", "confidence"],
@@ -274,7 +280,7 @@ class LLMLayer:
 
     # -- calling -------------------------------------------------------------------------------
 
-    def _call(self, text: str) -> tuple[Any, int, str | None]:
+    def _call(self, text: str, allowed: frozenset[str] | None = None) -> tuple[Any, int, str | None]:
         """``(response or None, attempts, error reason)`` within the deadline."""
         import openai
 
@@ -288,12 +294,12 @@ class LLMLayer:
             attempts += 1
             kwargs: dict[str, Any] = {
                 "model": self.model,
-                "messages": self.messages(text),
+                "messages": self.messages(text, allowed),
                 "temperature": self.temperature,
                 "timeout": min(self.timeout, remaining),
             }
             if self.structured is not False:
-                kwargs["response_format"] = self._response_format()
+                kwargs["response_format"] = self._response_format(allowed)
             retry_after: float | None = None
             try:
                 with self._lock:
@@ -357,11 +363,23 @@ class LLMLayer:
         return value
 
     def route(self, text: str) -> LayerResult:
+        return self._route(text, None)
+
+    def route_within(self, text: str, allowed: frozenset[str]) -> LayerResult:
+        """:meth:`route` with only the ``allowed`` intents offered to the model (its prompt, its
+        answer's schema and its examples list no other); cached apart from unrestricted answers."""
+        return self._route(text, frozenset(allowed) & frozenset(self.intents))
+
+    def _route(self, text: str, allowed: frozenset[str] | None) -> LayerResult:
         if self.unavailable_reason is not None:
             raise LayerUnavailable(self.unavailable_reason)
         key = normalize(text[: self.max_chars])
         if not key:
             return LayerResult(meta={"reason": "nothing to ask about"})
+        if allowed is not None:
+            if not allowed:
+                return LayerResult(meta={"reason": "none of the allowed intents is this layer's"})
+            key += "\x00" + ",".join(sorted(allowed))  # (a restricted question is another question)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -379,17 +397,17 @@ class LLMLayer:
                 return LayerResult(shared.candidates, evidence=shared.evidence, meta={**shared.meta, "shared": True})
             return LayerResult(meta={"reason": f"deadline of {self.deadline:g}s reached waiting for the same question"})
         try:
-            flight.result = self._ask(text, key)
+            flight.result = self._ask(text, key, allowed)
             return flight.result
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
             flight.done.set()
 
-    def _ask(self, text: str, key: str) -> LayerResult:
+    def _ask(self, text: str, key: str, allowed: frozenset[str] | None = None) -> LayerResult:
         """Ask the LLM (this thread leads the requests for ``key``); cache a usable answer."""
         t0 = time.monotonic()
-        response, attempts, error = self._call(text)
+        response, attempts, error = self._call(text, allowed)
         meta: dict[str, Any] = {
             "model": self.model,
             "attempts": attempts,
@@ -413,7 +431,7 @@ class LLMLayer:
         refusal = getattr(message, "refusal", None) if message is not None else None
         if refusal:
             return LayerResult(meta={**meta, "reason": f"the model refused: {str(refusal)[:80]}"})
-        intent, confidence, reason = parse_verdict(getattr(message, "content", None), list(self.intents))
+        intent, confidence, reason = parse_verdict(getattr(message, "content", None), list(self._listed(allowed)))
         if intent is None or confidence is None:
             return LayerResult(meta={**meta, "reason": reason})
         result = LayerResult(

@@ -316,6 +316,44 @@ class TorchBowLayer:
             for k, p, o in zip(known.tolist(), probs.tolist(), order, strict=True)
         ]
 
+    def route_within(self, text: str, allowed: frozenset[str]) -> LayerResult:
+        """:meth:`route` among the ``allowed`` intents only: the probabilities of the others are
+        removed and the rest (with the background class's) renormalised to sum to one."""
+        model = self._current()
+        probs, known = model.proba_known(model.tokens(text))
+        if known < self.min_known_words:
+            return self._too_few_known()
+        keep = self._kept(model, allowed)
+        if not keep.any():
+            return LayerResult(meta={"reason": "none of the allowed intents is this model's"})
+        return self._result(model, _renormalised(np.asarray(probs), keep).tolist())
+
+    def route_batch_within(self, texts: list[str], allowed: frozenset[str]) -> list[LayerResult]:
+        """:meth:`route_within` for many texts (the batch path)."""
+        model = self._current()
+        keep = self._kept(model, allowed)
+        if not keep.any():
+            return [LayerResult(meta={"reason": "none of the allowed intents is this model's"}) for _ in texts]
+        probs, known = model.score_batch(list(texts))
+        if not len(probs):
+            return []
+        probs = _renormalised(probs, keep)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, : self.top_k + 1].tolist()
+        few, least, result = self._too_few_known(), self.min_known_words, self._result
+        return [
+            few if k < least else result(model, p, o)
+            for k, p, o in zip(known.tolist(), probs.tolist(), order, strict=True)
+        ]
+
+    @staticmethod
+    def _kept(model: BowScorer, allowed: frozenset[str]) -> np.ndarray:
+        """Which classes stay: the allowed intents, and the background class (out of scope is
+        always an answer)."""
+        keep = np.array([label in allowed for label in model.labels])
+        if model.background_index is not None and keep.any():
+            keep[model.background_index] = True
+        return keep
+
     def status(self) -> dict[str, Any]:
         """The legacy ``torch_router_status()`` keys (:func:`intentroute.legacy.status_keys`),
         then what this layer knows besides."""
@@ -354,6 +392,13 @@ class TorchBowLayer:
             "load_error": self.load_error,
             "reload_error": self.reload_error,
         }
+
+
+def _renormalised(probs: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``probs`` (one row or a batch) with the classes not kept at 0 and each row summing to one."""
+    out = np.where(keep, probs, 0.0)
+    total = out.sum(axis=-1, keepdims=True)
+    return np.asarray(out / np.where(total > 0, total, 1.0))
 
 
 @hookimpl
