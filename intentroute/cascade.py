@@ -4,20 +4,22 @@ Each layer has a :class:`~intentroute.types.Policy` (threshold, margin, force). 
 accepted the fallback decides: ``"clarify"`` routes to :data:`~intentroute.types.CLARIFY` with the
 best candidates seen; ``"best"`` returns the first layer's answer, as the legacy pipeline's ``route_intent``
 did. Every layer consulted leaves a :class:`~intentroute.types.TraceStep`. Routing never raises
-on a string: a layer that raises or is unavailable is recorded and skipped. About 440 lines: the
-routing loop in its two forms (one utterance on the shortest path; a batch, each layer's batch
-path and the extractor's), the fallback, and the trace built when read.
+on a string: a layer that raises or is unavailable is recorded and skipped. About 660 lines: the
+routing loop in its forms (one utterance on the shortest path; a batch, each layer's batch path
+and the extractor's; both again for an event loop), the per-call restriction, the fallback, and
+the trace built when read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import ConfigError, LayerUnavailable
@@ -103,6 +105,31 @@ def _call_route(layer: RouterLayer, text: str, within: frozenset[str] | None = N
     if not isinstance(result, LayerResult):
         return _Outcome(None, micros, f"returned {type(result).__name__}, not a LayerResult")
     return _Outcome(result, micros, None)
+
+
+async def _acall_route(layer: RouterLayer, text: str, within: frozenset[str] | None = None) -> _Outcome:
+    """:func:`_call_route` for an event loop: a layer's ``aroute`` (``aroute_within``) is awaited;
+    a layer without one runs inline, as microsecond layers should (never in a thread per call)."""
+    call: Callable[[], Awaitable[object]] | None = None
+    within_fn: Any = getattr(layer, "aroute_within", None) if within is not None else None
+    plain_fn: Any = getattr(layer, "aroute", None)
+    if within_fn is not None:
+        call = lambda: within_fn(text, within)  # noqa: E731
+    elif plain_fn is not None:
+        call = lambda: plain_fn(text)  # noqa: E731
+    if call is None:
+        return _call_route(layer, text, within)
+    t0 = time.perf_counter_ns()
+    try:
+        result: object = await call()
+    except LayerUnavailable as exc:
+        return _Outcome(None, (time.perf_counter_ns() - t0) / 1000, f"unavailable: {exc}")
+    except Exception as exc:
+        return _Outcome(None, (time.perf_counter_ns() - t0) / 1000, f"{type(exc).__name__}: {exc}")
+    micros = (time.perf_counter_ns() - t0) / 1000
+    if not isinstance(result, LayerResult):
+        return _Outcome(None, micros, f"returned {type(result).__name__}, not a LayerResult")
+    return _Outcome(_restricted(result, within) if within is not None else result, micros, None)
 
 
 def _restricted(result: LayerResult, within: frozenset[str]) -> LayerResult:
@@ -307,6 +334,61 @@ class Cascade:
         extraction = self._extract_one(self._fallen_intent(best), text)
         return self._fall_back(text, steps, truncated, best, extraction, within)
 
+    async def aroute(
+        self, text: str, *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> Route:
+        """:meth:`route` for an event loop: the same answer and trace. A layer with ``aroute`` (the
+        LLM layer) is awaited, so the loop serves other requests meanwhile; the others (rules,
+        classifier) run inline, in microseconds. Cancelling the caller cancels the layer's request."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
+        truncated = self.max_chars is not None and len(text) > self.max_chars
+        if truncated:
+            text = text[: self.max_chars]
+        labels = self.labels
+        steps: list[_Step] = []
+        for layer, policy in zip(self.layers, self.policies, strict=True):
+            out = await _acall_route(layer, text, within)
+            steps.append((layer.name, policy, out))
+            res = out.result
+            if (
+                res is not None
+                and res.candidates
+                and (labels is None or res.candidates[0].intent in labels)
+                and policy.accepts(res.candidates)
+            ):
+                return self._finish(text, layer.name, res, steps, truncated, within=within)
+        best = self._best_answer(steps)
+        extraction = self._extract_one(self._fallen_intent(best), text)
+        return self._fall_back(text, steps, truncated, best, extraction, within)
+
+    async def aroute_batch(
+        self, texts: Sequence[str], *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> list[Route]:
+        """:meth:`route_batch` for an event loop: the same answers. Each layer sees the texts no
+        earlier layer decided; a layer with ``aroute`` gets them all concurrently (its own cap
+        bounds its requests), the others their batch path, inline."""
+        if isinstance(texts, str):
+            raise TypeError("aroute_batch takes a sequence of strings, got a single str; use aroute(text)")
+        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
+        prepared, truncated = self._prepare(texts)
+        steps: list[list[_Step]] = [[] for _ in prepared]
+        accepted: dict[int, tuple[str, LayerResult]] = {}
+        pending = list(range(len(prepared)))
+        for layer, policy in zip(self.layers, self.policies, strict=True):
+            if not pending:
+                break
+            asynchronous = getattr(layer, "aroute_within" if within is not None else "aroute", None) or getattr(
+                layer, "aroute", None
+            )
+            if asynchronous is not None:
+                outcomes = list(await asyncio.gather(*(_acall_route(layer, prepared[i], within) for i in pending)))
+            else:
+                outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
+            pending = self._absorb(layer.name, policy, pending, outcomes, steps, accepted)
+        return self._settle(prepared, truncated, steps, accepted, pending, within)
+
     def _within(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> frozenset[str]:
         """The intents a call restricts the answer to; a ConfigError for a name the cascade does
         not know, or for a restriction that leaves none."""
@@ -356,6 +438,19 @@ class Cascade:
             return self._route_batch(texts, within)
 
     def _route_batch(self, texts: Sequence[str], within: frozenset[str] | None = None) -> list[Route]:
+        prepared, truncated = self._prepare(texts)
+        # what each layer said to each text; the trace's steps are built from it when read
+        steps: list[list[_Step]] = [[] for _ in prepared]
+        accepted: dict[int, tuple[str, LayerResult]] = {}
+        pending = list(range(len(prepared)))
+        for layer, policy in zip(self.layers, self.policies, strict=True):
+            if not pending:
+                break
+            outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
+            pending = self._absorb(layer.name, policy, pending, outcomes, steps, accepted)
+        return self._settle(prepared, truncated, steps, accepted, pending, within)
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list[str], list[bool]]:
         prepared: list[str] = []
         truncated: list[bool] = []
         for i, t in enumerate(texts):
@@ -364,33 +459,46 @@ class Cascade:
             cut = self.max_chars is not None and len(t) > self.max_chars
             prepared.append(t[: self.max_chars] if cut else t)
             truncated.append(cut)
+        return prepared, truncated
 
-        # what each layer said to each text; the trace's steps are built from it when read
-        steps: list[list[_Step]] = [[] for _ in prepared]
-        accepted: dict[int, tuple[str, LayerResult]] = {}
-        pending = list(range(len(prepared)))
+    def _absorb(
+        self,
+        name: str,
+        policy: Policy,
+        pending: list[int],
+        outcomes: Sequence[_Outcome],
+        steps: list[list[_Step]],
+        accepted: dict[int, tuple[str, LayerResult]],
+    ) -> list[int]:
+        """Record one layer's outcomes for the pending texts; the texts still pending after it."""
         labels = self.labels
-        for layer, policy in zip(self.layers, self.policies, strict=True):
-            if not pending:
-                break
-            name = layer.name
-            outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
-            still: list[int] = []
-            for i, out in zip(pending, outcomes, strict=True):
-                steps[i].append((name, policy, out))
-                res = out.result
-                if (
-                    res is not None
-                    and res.candidates
-                    and (labels is None or res.candidates[0].intent in labels)
-                    and policy.accepts(res.candidates)
-                ):
-                    accepted[i] = (name, res)
-                else:
-                    still.append(i)
-            pending = still
+        still: list[int] = []
+        for i, out in zip(pending, outcomes, strict=True):
+            steps[i].append((name, policy, out))
+            res = out.result
+            if (
+                res is not None
+                and res.candidates
+                and (labels is None or res.candidates[0].intent in labels)
+                and policy.accepts(res.candidates)
+            ):
+                accepted[i] = (name, res)
+            else:
+                still.append(i)
+        return still
+
+    def _settle(
+        self,
+        prepared: list[str],
+        truncated: list[bool],
+        steps: list[list[_Step]],
+        accepted: dict[int, tuple[str, LayerResult]],
+        pending: list[int],
+        within: frozenset[str] | None,
+    ) -> list[Route]:
+        """Every text's route: its accepted answer or the fallback, with its parameters extracted
+        through the extractor's batch path when it has one."""
         fallen = {i: self._best_answer(steps[i]) for i in pending}
-        # then every answer's parameters, through the extractor's batch path when it has one
         intents = [
             accepted[i][1].candidates[0].intent if i in accepted else self._fallen_intent(fallen[i])
             for i in range(len(prepared))

@@ -1,6 +1,6 @@
 """The ``intentroute`` command line: route, layers, status, generate, train, evaluate, tune.
 
-One click group in one module (about 550 lines): most of it is the commands' option declarations
+One click group in one module (about 690 lines): most of it is the commands' option declarations
 and help texts, and each command's body is a few lines calling the library, so splitting it would
 spread the command line's one vocabulary over several files. Formatting lives beside what it
 formats (``Route.explain``, ``evaluate.format_report``, ``data.format_summary``).

@@ -23,7 +23,8 @@ class RouterLayer(Protocol):
     answer exactly as ``route`` does, text by text), ``status() -> dict``, and
     ``route_within(text, allowed)`` / ``route_batch_within(texts, allowed)``: the answer among
     the ``allowed`` intents only (``Cascade.route(text, allowed=...)``; without them the cascade
-    filters the layer's candidates).
+    filters the layer's candidates), and the coroutines ``aroute(text)`` / ``aroute_within(text,
+    allowed)`` that ``Cascade.aroute`` awaits (a layer without them runs inline there).
     """
 
     name: str

@@ -45,11 +45,18 @@ class Reply:
     drip: float = 0.0  # seconds between the body's bytes: a server that never quite times out
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # (hundreds of concurrent clients in the async tests and benchmark)
+
+
 class ChatServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.default = Reply(200, verdict("quotes", 0.9))
         self.requests: list[dict[str, Any]] = []
+        self.active = 0  # requests being answered now, and the most at once
+        self.max_active = 0
+        self._count = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,6 +67,16 @@ class ChatServer:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(body)
+                with server._count:
+                    server.active += 1
+                    server.max_active = max(server.max_active, server.active)
+                try:
+                    self._answer(body)
+                finally:
+                    with server._count:
+                        server.active -= 1
+
+            def _answer(self, body: Any) -> None:
                 reply = server.replies.popleft() if server.replies else server.default
                 if callable(reply):
                     reply = reply(body)
@@ -84,7 +101,7 @@ class ChatServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout tests)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -54,3 +54,13 @@ def test_the_demo_routes_each_utterance_and_sends_what_it_does_not_serve_to_clar
     assert "missing: symbol" in blocks["quote please"]
     for text in ("should I sell my Tesla shares", "hello there", "what's my"):
         assert "intent: clarify" in blocks[text] and "decided by: fallback" in blocks[text]
+
+
+def test_the_async_example_routes_concurrently_and_restricts_a_reply_to_the_expected_intents() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "async_dialogue.py")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "-> quotes" in out.stdout and "-> cash_balance" in out.stdout
+    assert "account_value when expecting an account question" in out.stdout
+    assert out.stdout.strip().splitlines()[-1].startswith("restricted to: account_value")

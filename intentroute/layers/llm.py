@@ -8,12 +8,14 @@ a bounded number of times with backoff. Verdicts are cached by normalised uttera
 wrong - a label outside the set, malformed JSON, an empty answer, a refusal, a timeout, an error -
 the layer abstains with the reason in the trace; it never raises into the cascade. The deadline
 holds over the whole call (a daemon thread), and routes asking a question already under way share
-its request (single flight). About 470 lines: the prompt, the parsing of every way an answer can
-be malformed, and the bounds (timeout, deadline, retries, cache) belong to one call path.
+its request (single flight). About 650 lines: the prompt, the parsing of every way an answer can
+be malformed, and the bounds (timeout, deadline, retries, cache, the concurrency cap) belong to one
+call path, in its two forms (a thread, an event loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import logging
@@ -22,6 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,16 @@ def parse_verdict(content: str | None, intents: Sequence[str]) -> tuple[str | No
     return intent, min(1.0, max(0.0, confidence)), "ok"
 
 
+@dataclass
+class _LoopState:
+    """The async path's state in one event loop (asyncio objects belong to the loop they run in)."""
+
+    loop: asyncio.AbstractEventLoop
+    client: Any
+    cap: asyncio.Semaphore
+    flights: dict[str, asyncio.Future[LayerResult]]
+
+
 class LLMLayer:
     """Route with an LLM behind any OpenAI-compatible endpoint.
 
@@ -171,6 +184,8 @@ class LLMLayer:
         log_file: str | Path | None = None,
         max_chars: int = 2000,
         name: str = "llm",
+        max_concurrency: int = 32,
+        async_client: Any = None,
     ) -> None:
         def number(param: str, value: Any, lo: float, hi: float) -> float:
             if not is_number(value, lo, hi):
@@ -187,6 +202,13 @@ class LLMLayer:
         self.temperature = number("temperature", temperature, 0, 2)
         self.cache_size = int(number("cache_size", cache_size, 0, 10_000_000))
         self.max_chars = int(number("max_chars", max_chars, 1, 1_000_000))
+        if not is_number(max_concurrency, 1, 100_000, integer=True):
+            raise ConfigError(
+                f"must be a positive integer, got {max_concurrency!r}", param="max_concurrency", value=max_concurrency
+            )
+        self.max_concurrency = int(max_concurrency)
+        self._async_client = async_client
+        self._loops: dict[int, _LoopState] = {}  # the async path's client, cap and flights, per event loop
         if structured not in (True, False, "auto"):
             raise ConfigError(
                 f"must be true, false or 'auto', got {structured!r}", param="structured", value=structured
@@ -209,6 +231,7 @@ class LLMLayer:
         self.calls = 0
         self.unavailable_reason: str | None = None
         self._client = client
+        self._client_is_own = client is None  # (an async twin is made only of a client we made)
         if client is None:
             self.unavailable_reason = _openai_missing()
             if self.unavailable_reason is None and not (self.api_key or self.base_url):
@@ -282,8 +305,6 @@ class LLMLayer:
 
     def _call(self, text: str, allowed: frozenset[str] | None = None) -> tuple[Any, int, str | None]:
         """``(response or None, attempts, error reason)`` within the deadline."""
-        import openai
-
         start = time.monotonic()
         attempts = 0
         last = "no attempt"
@@ -292,51 +313,70 @@ class LLMLayer:
             if remaining <= 0:
                 return None, attempts, f"deadline of {self.deadline:g}s reached after {attempts} attempt(s): {last}"
             attempts += 1
-            kwargs: dict[str, Any] = {
-                "model": self.model,
-                "messages": self.messages(text, allowed),
-                "temperature": self.temperature,
-                "timeout": min(self.timeout, remaining),
-            }
-            if self.structured is not False:
-                kwargs["response_format"] = self._response_format(allowed)
-            retry_after: float | None = None
+            kwargs = self._request(text, allowed, min(self.timeout, remaining))
             try:
                 with self._lock:
                     self.calls += 1
                 return self._within(remaining, kwargs), attempts, None
             except _DeadlineReached:
                 return None, attempts, f"deadline of {self.deadline:g}s reached while the server was still answering"
-            except openai.APITimeoutError:
-                last = f"timed out after {min(self.timeout, remaining):g}s"
-                return None, attempts, last  # a slow server is not retried: it would blow the deadline
-            except openai.APIConnectionError as exc:
-                last = f"connection error: {exc}"
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                if status == 400 and self.structured == "auto" and "response_format" in kwargs:
-                    self.structured = False  # the server does not do structured output: ask in words
-                    attempts -= 1
-                    continue
-                if status != 429 and status < 500:
-                    return None, attempts, f"HTTP {status}: {_short(exc)}"
-                last = f"HTTP {status}: {_short(exc)}"
-                header = exc.response.headers.get("retry-after") if exc.response is not None else None
-                try:
-                    retry_after = float(header) if header else None
-                except ValueError:
-                    retry_after = None
-                if not is_number(retry_after, 0.0):  # negative, NaN or infinite: a header not to trust
-                    retry_after = None
-            except Exception as exc:  # anything else the SDK raises
-                return None, attempts, f"{type(exc).__name__}: {exc}"
-            if attempts > self.max_retries:
-                return None, attempts, f"gave up after {attempts} attempts: {last}"
-            wait = retry_after if retry_after is not None else self.backoff * 2 ** (attempts - 1)
-            remaining = self.deadline - (time.monotonic() - start)
-            if wait >= remaining:
-                return None, attempts, f"deadline of {self.deadline:g}s leaves no time to retry: {last}"
+            except Exception as exc:
+                action, last, retry_after = self._failure(exc, kwargs, remaining)
+            if action == "again":  # the server does not do structured output: ask in words
+                attempts -= 1
+                continue
+            if action == "stop":
+                return None, attempts, last
+            wait = self._wait(attempts, retry_after, start, last)
+            if isinstance(wait, str):
+                return None, attempts, wait
             time.sleep(wait)
+
+    def _request(self, text: str, allowed: frozenset[str] | None, timeout: float) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages(text, allowed),
+            "temperature": self.temperature,
+            "timeout": timeout,
+        }
+        if self.structured is not False:
+            kwargs["response_format"] = self._response_format(allowed)
+        return kwargs
+
+    def _failure(self, exc: Exception, kwargs: dict[str, Any], remaining: float) -> tuple[str, str, float | None]:
+        """What a failed request means: ``("stop" | "retry" | "again", reason, Retry-After)``;
+        ``"again"``: ask once more without structured output (not an attempt)."""
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):  # a slow server is not retried: it would blow the deadline
+            return "stop", f"timed out after {min(self.timeout, remaining):g}s", None
+        if isinstance(exc, openai.APIConnectionError):
+            return "retry", f"connection error: {exc}", None
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            if status == 400 and self.structured == "auto" and "response_format" in kwargs:
+                self.structured = False
+                return "again", "", None
+            if status != 429 and status < 500:
+                return "stop", f"HTTP {status}: {_short(exc)}", None
+            header = exc.response.headers.get("retry-after") if exc.response is not None else None
+            try:
+                retry_after = float(header) if header else None
+            except ValueError:
+                retry_after = None
+            if not is_number(retry_after, 0.0):  # negative, NaN or infinite: a header not to trust
+                retry_after = None
+            return "retry", f"HTTP {status}: {_short(exc)}", retry_after
+        return "stop", f"{type(exc).__name__}: {exc}", None  # anything else the SDK raises
+
+    def _wait(self, attempts: int, retry_after: float | None, start: float, last: str) -> float | str:
+        """Seconds to wait before the next attempt, or why there is none."""
+        if attempts > self.max_retries:
+            return f"gave up after {attempts} attempts: {last}"
+        wait = retry_after if retry_after is not None else self.backoff * 2 ** (attempts - 1)
+        if wait >= self.deadline - (time.monotonic() - start):
+            return f"deadline of {self.deadline:g}s leaves no time to retry: {last}"
+        return wait
 
     def _within(self, seconds: float, kwargs: dict[str, Any]) -> Any:
         """The SDK call, waited for at most ``seconds``. The SDK's timeout bounds each read, not
@@ -370,9 +410,19 @@ class LLMLayer:
         answer's schema and its examples list no other); cached apart from unrestricted answers."""
         return self._route(text, frozenset(allowed) & frozenset(self.intents))
 
-    def _route(self, text: str, allowed: frozenset[str] | None) -> LayerResult:
-        if self.unavailable_reason is not None:
-            raise LayerUnavailable(self.unavailable_reason)
+    async def aroute(self, text: str) -> LayerResult:
+        """:meth:`route` for an event loop: the request goes through ``openai.AsyncOpenAI`` with the
+        same timeout, deadline, retries and cache, at most ``max_concurrency`` at a time per layer
+        and loop, identical questions asked once. Cancelling the caller cancels its request; a
+        cancelled or failed request is never cached."""
+        return await self._aroute(text, None)
+
+    async def aroute_within(self, text: str, allowed: frozenset[str]) -> LayerResult:
+        """:meth:`aroute` offering only the ``allowed`` intents (as :meth:`route_within`)."""
+        return await self._aroute(text, frozenset(allowed) & frozenset(self.intents))
+
+    def _key(self, text: str, allowed: frozenset[str] | None) -> str | LayerResult:
+        """The cache key of a question, or the answer when there is nothing to ask."""
         key = normalize(text[: self.max_chars])
         if not key:
             return LayerResult(meta={"reason": "nothing to ask about"})
@@ -380,6 +430,110 @@ class LLMLayer:
             if not allowed:
                 return LayerResult(meta={"reason": "none of the allowed intents is this layer's"})
             key += "\x00" + ",".join(sorted(allowed))  # (a restricted question is another question)
+        return key
+
+    def _cached(self, key: str) -> LayerResult | None:
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        if cached is None:
+            return None
+        return LayerResult(cached.candidates, evidence=cached.evidence, meta={**cached.meta, "cached": True})
+
+    def _loop_state(self) -> _LoopState | None:
+        """This event loop's async client, concurrency cap and questions in flight (None: no
+        async client can be made, e.g. a sync client was injected)."""
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(id(loop))
+        if state is None or state.loop is not loop:
+            client = self._async_client
+            if client is None and self._client_is_own:
+                import openai
+
+                client = openai.AsyncOpenAI(
+                    api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+                )
+            if client is None:
+                return None
+            state = self._loops[id(loop)] = _LoopState(loop, client, asyncio.Semaphore(self.max_concurrency), {})
+        return state
+
+    async def _aroute(self, text: str, allowed: frozenset[str] | None) -> LayerResult:
+        if self.unavailable_reason is not None:
+            raise LayerUnavailable(self.unavailable_reason)
+        key = self._key(text, allowed)
+        if isinstance(key, LayerResult):
+            return key
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        state = self._loop_state()
+        if state is None:  # only a sync client: its call in a worker thread, the loop free meanwhile
+            return await asyncio.to_thread(self._route, text, allowed)
+        flight = state.flights.get(key)
+        if flight is not None:  # the same question is being asked already: one request, one answer
+            try:
+                shared = await asyncio.wait_for(asyncio.shield(flight), self.deadline)
+            except TimeoutError:
+                reason = f"deadline of {self.deadline:g}s reached waiting for the same question"
+                return LayerResult(meta={"reason": reason})
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this caller was cancelled
+                return LayerResult(meta={"reason": "the same question's request was cancelled"})
+            return LayerResult(shared.candidates, evidence=shared.evidence, meta={**shared.meta, "shared": True})
+        flight = state.loop.create_future()
+        state.flights[key] = flight
+        try:
+            t0 = time.monotonic()
+            response, attempts, error = await self._acall(state, text, allowed)
+            result = self._verdict(response, attempts, error, t0, text, key, allowed)
+            flight.set_result(result)
+            return result
+        finally:
+            if not flight.done():
+                flight.cancel()  # (cancelled or failed: the followers stop waiting; nothing cached)
+            state.flights.pop(key, None)
+
+    async def _acall(self, state: _LoopState, text: str, allowed: frozenset[str] | None) -> tuple[Any, int, str | None]:
+        """:meth:`_call` on the event loop: the deadline bounds the whole call, the wait for a
+        free request slot included."""
+        start = time.monotonic()
+        attempts = 0
+        last = "no attempt"
+        while True:
+            remaining = self.deadline - (time.monotonic() - start)
+            if remaining <= 0:
+                return None, attempts, f"deadline of {self.deadline:g}s reached after {attempts} attempt(s): {last}"
+            attempts += 1
+            kwargs = self._request(text, allowed, min(self.timeout, remaining))
+            try:
+                async with asyncio.timeout(remaining), state.cap:
+                    with self._lock:
+                        self.calls += 1
+                    return await state.client.chat.completions.create(**kwargs), attempts, None
+            except TimeoutError:
+                return None, attempts, f"deadline of {self.deadline:g}s reached while the server was still answering"
+            except Exception as exc:
+                action, last, retry_after = self._failure(exc, kwargs, remaining)
+            if action == "again":
+                attempts -= 1
+                continue
+            if action == "stop":
+                return None, attempts, last
+            wait = self._wait(attempts, retry_after, start, last)
+            if isinstance(wait, str):
+                return None, attempts, wait
+            await asyncio.sleep(wait)
+
+    def _route(self, text: str, allowed: frozenset[str] | None) -> LayerResult:
+        if self.unavailable_reason is not None:
+            raise LayerUnavailable(self.unavailable_reason)
+        key = self._key(text, allowed)
+        if isinstance(key, LayerResult):
+            return key
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -408,6 +562,19 @@ class LLMLayer:
         """Ask the LLM (this thread leads the requests for ``key``); cache a usable answer."""
         t0 = time.monotonic()
         response, attempts, error = self._call(text, allowed)
+        return self._verdict(response, attempts, error, t0, text, key, allowed)
+
+    def _verdict(
+        self,
+        response: Any,
+        attempts: int,
+        error: str | None,
+        t0: float,
+        text: str,
+        key: str,
+        allowed: frozenset[str] | None,
+    ) -> LayerResult:
+        """The answer a response (or its absence) makes; a usable one is cached under ``key``."""
         meta: dict[str, Any] = {
             "model": self.model,
             "attempts": attempts,

@@ -7,7 +7,8 @@ restart (one ``stat`` per file at most every ``reload_interval`` seconds); a bad
 the old model serving and ``status()`` says why. Scoring is NumPy only, and so is loading a
 bundle this library wrote (its weights are also in safetensors): torch is needed only to train,
 and to load a folder of the legacy pipeline's files alone. Without the files the layer is
-unavailable and the cascade skips it.
+unavailable and the cascade skips it. About 400 lines: loading and hot reload, and the answers in
+their forms (one text, a batch, restricted to some intents).
 """
 
 from __future__ import annotations

@@ -1,0 +1,147 @@
+"""The async cascade (aroute, aroute_batch) and the LLM layer's async path, against a real HTTP
+server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import intentroute
+from intentroute.cascade import Cascade
+from intentroute.layers.llm import LLMLayer
+from intentroute.types import Policy
+from tests.llm_server import ChatServer, Reply, verdict
+
+CASCADE = intentroute.default_cascade()
+TEXTS = [
+    "what's my cash balance",
+    "how did AAPL do this year",
+    "show my positions",
+    "hello there",
+    "how much is my roth worth",
+    "what's the price of apple and tsla",
+    "asdf qwer",
+    "",
+]
+
+
+def established_to(port: int) -> int:
+    """Client sockets of this machine connected to ``port`` (ESTABLISHED in /proc/net/tcp)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state = fields[2], fields[3]
+        if state == "01" and int(remote.split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+def test_aroute_and_aroute_batch_answer_as_route_and_route_batch() -> None:
+    async def main() -> tuple[list[intentroute.Route], list[intentroute.Route]]:
+        single = [await CASCADE.aroute(t) for t in TEXTS]
+        return single, await CASCADE.aroute_batch(TEXTS, allowed=None)
+
+    single, batch = asyncio.run(main())
+    for t, a, b in zip(TEXTS, single, batch, strict=True):
+        r = CASCADE.route(t)
+        assert (a.intent, a.layer, a.confidence, a.extracted, a.missing_params) == (
+            r.intent,
+            r.layer,
+            r.confidence,
+            r.extracted,
+            r.missing_params,
+        )
+        assert [s.outcome for s in a.trace] == [s.outcome for s in r.trace]
+        assert (b.intent, b.layer) == (r.intent, r.layer)
+    restricted = asyncio.run(CASCADE.aroute(TEXTS[1], allowed=["quotes", "performance"]))
+    assert restricted.intent == CASCADE.route(TEXTS[1], allowed=["quotes", "performance"]).intent
+
+
+def llm_cascade(server: ChatServer, **params: object) -> Cascade:
+    layer = LLMLayer(base_url=server.url, api_key="sk-test", timeout=5, deadline=5, **params)  # type: ignore[arg-type]
+    return Cascade([*CASCADE.layers, layer], [*CASCADE.policies, Policy(0.5)], extractor=CASCADE.extractor)
+
+
+def test_the_llm_layer_answers_on_the_event_loop_with_its_cap_cache_and_single_flight() -> None:
+    with ChatServer() as server:
+        server.default = Reply(200, verdict("facts", 0.9), delay=0.2)
+        cascade = llm_cascade(server, max_concurrency=5)
+
+        async def main() -> tuple[list[intentroute.Route], float]:
+            t0 = time.perf_counter()
+            routes = await asyncio.gather(*(cascade.aroute(f"tell me something {i}") for i in range(20)))
+            return routes, time.perf_counter() - t0
+
+        routes, seconds = asyncio.run(main())
+        assert all(r.intent == "facts" and r.layer == "llm" for r in routes)
+        assert server.max_active <= 5 and len(server.requests) == 20  # the cap held
+        assert seconds >= 4 * 0.2 * 0.9  # 20 requests of 0.2 s, 5 at a time
+
+        async def again() -> list[intentroute.Route]:
+            same = [cascade.aroute("one question asked by ten") for _ in range(10)]
+            return [*await asyncio.gather(*same), await cascade.aroute("tell me something 3")]
+
+        before = len(server.requests)
+        routes = asyncio.run(again())
+        assert len(server.requests) == before + 1  # ten identical questions, one request; then the cache
+        assert routes[-1].meta.get("cached") is True and all(r.intent == "facts" for r in routes)
+
+
+def test_the_deadline_bounds_an_async_route() -> None:
+    with ChatServer() as server:
+        server.default = Reply(200, verdict("facts", 0.9), delay=3.0)
+        cascade = llm_cascade(server)
+        cascade.layers[-1].deadline = 0.3  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        route = asyncio.run(cascade.aroute("tell me a story"))
+        assert time.perf_counter() - t0 < 2.0
+        assert route.intent == "clarify" and "deadline" in route.trace[-1].reason
+
+
+def test_cancelled_routes_leave_no_connection_no_task_and_no_cache_entry() -> None:
+    with ChatServer() as server:
+        server.default = Reply(200, verdict("facts", 0.9), delay=1.0)
+        cascade = llm_cascade(server, max_concurrency=50)
+        layer = cascade.layers[-1]
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+
+        async def main() -> tuple[int, int, intentroute.Route]:
+            tasks = [asyncio.create_task(cascade.aroute(f"question {i}")) for i in range(30)]
+            while server.active < 30:
+                await asyncio.sleep(0.01)
+            for t in tasks:
+                t.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert all(isinstance(r, asyncio.CancelledError) for r in results)
+            await asyncio.sleep(0.05)
+            open_now = established_to(port)
+            pending = len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
+            server.default = Reply(200, verdict("facts", 0.9))
+            return open_now, pending, await cascade.aroute("question 1")
+
+        open_now, pending, after = asyncio.run(main())
+        assert open_now == 0 and pending == 0
+        assert after.intent == "facts" and after.meta.get("cached") is False  # nothing cached by a cancelled call
+        assert all(not state.flights for state in layer._loops.values())  # type: ignore[attr-defined]
+
+
+def test_a_classifier_answer_does_not_wait_for_llm_calls_in_flight() -> None:
+    with ChatServer() as server:
+        server.default = Reply(200, verdict("facts", 0.9), delay=0.5)
+        cascade = llm_cascade(server, max_concurrency=50)
+
+        async def main() -> list[str]:
+            order: list[str] = []
+
+            async def track(name: str, text: str) -> None:
+                await cascade.aroute(text)
+                order.append(name)
+
+            slow = [asyncio.create_task(track("llm", f"tell me a story {i}")) for i in range(10)]
+            await asyncio.sleep(0.05)  # the LLM requests are in flight
+            await track("classifier", "what's my cash balance")
+            await asyncio.gather(*slow)
+            return order
+
+        assert asyncio.run(main())[0] == "classifier"
