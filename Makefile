@@ -51,6 +51,9 @@ bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.cascade
 	$(PY) -m benchmarks.stream
 	$(PY) -m benchmarks.ray_route
+	$(PY) -m benchmarks.restriction
+	$(PY) -m benchmarks.async_llm
+	$(PY) -m benchmarks.serve
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.presets
 	$(PY) -m benchmarks.template_splits

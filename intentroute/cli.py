@@ -25,6 +25,7 @@ from .config import build_cascade, default_cascade
 from .data import GeneratorConfig, format_summary, load_templates, merge_templates, read_jsonl, write_dataset
 from .data import generate as run_generate
 from .domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path, load_domain
+from .env import SERVE_CONFIG, env_set
 from .errors import ConfigError, IntentRouteError
 from .plugins import get_plugin_manager, layer_registry
 from .ray import route_path
@@ -682,6 +683,29 @@ def tune(
         click.echo(f"warning: no policy reaches {result.goal}; these give the highest {measure} found", err=True)
     if out_file is not None:
         click.echo(f"wrote {out_file}")
+
+
+@cli.command()
+@_config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@_friendly
+def serve(config_path: Path | None, host: str, port: int, workers: int) -> None:
+    """Serve the cascade over HTTP (POST /route, /route/batch, /reload; GET /status, /healthz;
+    the schemas at /docs). Needs the [serve] extra."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        hint = "intentroute serve needs FastAPI and uvicorn: pip install 'intentroute[serve]'"
+        raise click.ClickException(hint) from exc
+    if config_path is not None:
+        if not config_path.is_file():
+            raise click.BadParameter(f"file {str(config_path)!r} does not exist", param_hint="--config")
+        env_set(SERVE_CONFIG, str(config_path.resolve()))  # (each worker builds the cascade from it)
+    uvicorn.run(
+        "intentroute.serve:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
 
 
 def main() -> None:

@@ -11,7 +11,10 @@ import os
 
 from .errors import ConfigError
 
-__all__ = ["env_bool", "env_positive_int", "env_raw", "env_str", "env_unit_float"]
+__all__ = ["SERVE_CONFIG", "env_bool", "env_positive_int", "env_raw", "env_set", "env_str", "env_unit_float"]
+
+#: the cascade config ``intentroute serve --config`` hands its worker processes
+SERVE_CONFIG = "INTENTROUTE_SERVE_CONFIG"
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -19,6 +22,11 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 def env_raw(var: str) -> str | None:
     """The value of ``var`` as set: ``None`` when unset, ``""`` when set but empty."""
     return os.environ.get(var)
+
+
+def env_set(var: str, value: str) -> None:
+    """Set ``var`` for this process and the processes it starts (``intentroute serve``'s workers)."""
+    os.environ[var] = value
 
 
 def env_str(var: str, default: str | None = None) -> str | None:

@@ -391,9 +391,10 @@ class Route(_Frozen):
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (Route, self._fields())
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict of every field (``json.dumps(route.to_dict())`` always works)."""
-        return {
+    def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field (``json.dumps(route.to_dict())`` always works);
+        ``trace=False`` leaves the trace out (and does not build it)."""
+        out = {
             "intent": self.intent,
             "confidence": self.confidence,
             "layer": self.layer,
@@ -401,8 +402,10 @@ class Route(_Frozen):
             "extracted": _jsonable(self.extracted),
             "missing_params": list(self.missing_params),
             "meta": _jsonable(self.meta),
-            "trace": [s.to_dict() for s in self.trace],
         }
+        if trace:
+            out["trace"] = [s.to_dict() for s in self.trace]
+        return out
 
     def explain(self) -> str:
         """A few human-readable lines: the decision, then one line per layer consulted."""

@@ -22,6 +22,7 @@ PACKAGE = Path(intentroute.__file__).parent
 #: places serving must not pay for it: a hashing featurizer's murmurhash, and a bundle handing its
 #: model back as scikit-learn estimators (``bundle.py``'s ``..estimators``)
 LAZY_IMPORTS = {"torch", "openai", "matplotlib", "safetensors", "sklearn", "pyarrow", "ray"}
+LAZY_IMPORTS |= {"fastapi", "pydantic", "uvicorn"}  # (the [serve] extra)
 LAZY_RELATIVE = {("bundle.py", ".estimators")}
 
 

@@ -64,3 +64,23 @@ def test_the_async_example_routes_concurrently_and_restricts_a_reply_to_the_expe
     assert "-> quotes" in out.stdout and "-> cash_balance" in out.stdout
     assert "account_value when expecting an account question" in out.stdout
     assert out.stdout.strip().splitlines()[-1].startswith("restricted to: account_value")
+
+
+def test_the_fastapi_example_answers_through_the_cascade() -> None:
+    import pytest
+
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from examples.fastapi_app import app
+    finally:
+        sys.path.remove(str(ROOT))
+    with TestClient(app) as client:
+        assert client.post("/chat", json={"message": "what's my cash balance"}).json()["intent"] == "cash_balance"
+        assert client.post("/chat", json={"message": "quote please"}).json()["reply"] == "Which symbol?"
+        tsla = client.post("/chat", json={"message": "what's tsla trading at"}).json()
+        assert tsla["reply"] == "TSLA is trading at ..."
+        only = client.post("/chat", json={"message": "my ira", "expecting": ["account_value"]}).json()
+        assert only["intent"] in ("account_value", "clarify")
