@@ -52,6 +52,7 @@ bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.stream
 	$(PY) -m benchmarks.ray_route
 	$(PY) -m benchmarks.restriction
+	$(PY) -m benchmarks.multi_intent
 	$(PY) -m benchmarks.async_llm
 	$(PY) -m benchmarks.serve
 	$(PY) -m benchmarks.cold_start

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,6 +34,59 @@ _log = logging.getLogger(__name__)
 
 Fallback = Literal["clarify", "best"]
 FALLBACKS: tuple[str, ...] = ("clarify", "best")
+
+
+#: where route_all cuts an utterance: the connectors people join two requests with
+_CONNECTORS = re.compile(
+    r"(\s*(?:[,;]\s*(?:and\s+then|and|also|plus|then)?|\b(?:and\s+then|and\s+also|and|also|plus|then)\b)\s*)",
+    re.IGNORECASE,
+)
+
+
+#: words that do not make a request by themselves ("SPY right now", "COIN for my account")
+_FILLER = frozenset(
+    {"a", "an", "the", "my", "our", "me", "of", "for", "in", "on", "at", "to", "with", "and", "please"}
+    | {"right", "now", "today", "currently", "account", "accounts"}
+)
+
+
+def _names_only(part: str, route: Route) -> bool:
+    """Whether a part only names things (tickers, an account ...) and asks nothing by itself: the
+    second half of "price of META and NVDA" is no request of its own."""
+    words = set(_WORD.findall(part.casefold()))
+    for value in route.extracted.values():
+        for v in value if isinstance(value, list) else [value]:
+            words -= set(_WORD.findall(str(v).casefold()))
+    return not (words - _FILLER)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _shared(parts: list[str], routes: list[Route]) -> list[Route]:
+    """The parts' routes, each with its text in ``meta["part"]`` and the parameters it misses
+    taken from another part that names them."""
+    named: dict[str, Any] = {}
+    for r in routes:
+        for k, v in r.extracted.items():
+            named.setdefault(k, v)
+    out = []
+    for part, r in zip(parts, routes, strict=True):
+        extracted = dict(r.extracted)
+        borrowed = [m for m in r.missing_params if m in named]
+        for m in borrowed:
+            extracted[m] = named[m]
+        meta = {**r.meta, "part": part.strip(), "parts": len(parts)}
+        if borrowed:
+            meta["borrowed"] = borrowed
+        missing = tuple(m for m in r.missing_params if m not in extracted)
+        out.append(Route(r.intent, r.confidence, r.layer, r.candidates, extracted, missing, meta, _trace_of(r)))
+    return out
+
+
+def _trace_of(route: Route) -> Callable[[], tuple[TraceStep, ...]]:
+    """A route's trace, read when the new route's is (not built before)."""
+    return lambda: route.trace
 
 
 #: batches at least this long run with the cyclic garbage collector paused (see route_batch)
@@ -388,6 +442,38 @@ class Cascade:
                 outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
             pending = self._absorb(layer.name, policy, pending, outcomes, steps, accepted)
         return self._settle(prepared, truncated, steps, accepted, pending, within)
+
+    def route_all(
+        self, text: str, *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> list[Route]:
+        """One route per request an utterance makes ("AAPL performance and price", "what's my cash
+        and show my positions"); a single route when it makes one.
+
+        The utterance is cut at the connectors people join requests with ("and", "also", "plus",
+        "then", a comma or semicolon before one of them); each part is routed (as one batch); a
+        part the cascade cannot place on its own (it would go to ``clarify``) is joined back to
+        its neighbour, and neighbours asking for the same intent are joined too. Two or more
+        parts left, each decided by a layer: their routes, in order, each with
+        ``meta["part"]`` (its text); a parameter one part names and another needs (the symbol of
+        "AAPL performance and price") goes to both. Otherwise ``[route(text)]``.
+        """
+        whole = self.route(text, allowed=allowed, exclude=exclude)
+        pieces = _CONNECTORS.split(text)  # text, connector, text, ...
+        parts, joints = pieces[0::2], pieces[1::2]
+        while len(parts) > 1 and not parts[0].strip(" ,;."):  # (an utterance that starts with "and")
+            parts, joints = [parts[0] + joints[0] + parts[1], *parts[2:]], joints[1:]
+        while len(parts) > 1:
+            routes = self.route_batch(parts, allowed=allowed, exclude=exclude)
+            lost = next((i for i, r in enumerate(routes) if r.is_clarify or _names_only(parts[i], r)), None)
+            same = next((i for i in range(len(routes) - 1) if routes[i].intent == routes[i + 1].intent), None)
+            if lost is None and same is None:
+                return _shared(parts, routes)
+            # a part that means nothing alone belongs with its neighbour; so does one asking the same
+            a = (lost - 1 if lost > 0 else 0) if lost is not None else same
+            assert a is not None
+            parts[a : a + 2] = [parts[a] + joints[a] + parts[a + 1]]
+            del joints[a]
+        return [whole]
 
     def _within(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> frozenset[str]:
         """The intents a call restricts the answer to; a ConfigError for a name the cascade does

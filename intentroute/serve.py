@@ -4,6 +4,7 @@
 
 - ``POST /route`` ``{"text": ..., "allowed": [...], "exclude": [...], "trace": false}`` -> a route
 - ``POST /route/batch`` ``{"texts": [...], "allowed": ..., "exclude": ..., "trace": false}`` -> ``{"routes": [...]}``
+- ``POST /route/all`` ``{"text": ..., ...}`` -> ``{"routes": [...]}``, one per request the utterance makes
 - ``GET /status`` -> the cascade's ``status()``; ``POST /reload`` -> each reloadable layer's hot reload
 - ``GET /healthz`` -> ``{"ok": true}`` once the cascade is built
 
@@ -108,6 +109,13 @@ def create_app(cascade: Any = None, *, config: str | Path | None = None, max_bod
     async def route_batch(body: BatchRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         b: Any = body
         routes = await cascade.aroute_batch(b.texts, allowed=b.allowed, exclude=b.exclude)
+        return {"routes": [r.to_dict(trace=b.trace) for r in routes]}
+
+    @app.post("/route/all", response_model=models["answers"], response_model_exclude_none=True)
+    async def route_all(body: RouteRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        """One route per request the utterance makes (``Cascade.route_all``)."""
+        b: Any = body
+        routes = await asyncio.to_thread(cascade.route_all, b.text, allowed=b.allowed, exclude=b.exclude)
         return {"routes": [r.to_dict(trace=b.trace) for r in routes]}
 
     @app.get("/status")

@@ -99,3 +99,29 @@ def test_the_llm_is_offered_only_the_allowed_intents() -> None:
     assert set(enum) == allowed | {"none"}
     shown = [m["content"] for m in layer.messages("x", allowed) if m["role"] == "assistant"]
     assert len(shown) == 2 and not any("cash_balance" in s for s in shown)  # no example of an intent not offered
+
+
+def test_route_all_finds_each_request_and_shares_a_named_symbol() -> None:
+    first, second = CASCADE.route_all("AAPL performance and price")
+    assert (first.intent, second.intent) == ("symbol_performance", "quotes")
+    assert first.extracted["symbol"] == second.extracted["symbol"] == "AAPL"
+    assert second.meta["part"] == "price" and second.meta["borrowed"] == ["symbol"] and not second.missing_params
+    three = CASCADE.route_all("price of aapl, plus how is my portfolio doing, and my cash")
+    assert [r.intent for r in three] == ["quotes", "performance", "cash_balance"]
+    for one in ("transfers in and out", "buy and sell history", "price of META and NVDA", "and also my cash", ""):
+        (route,) = CASCADE.route_all(one)
+        assert route.intent == CASCADE.route(one).intent  # one request: the single route
+    (only,) = CASCADE.route_all("how much cash do I have and what can I withdraw")
+    assert only.intent == "cash_balance"  # two halves asking the same: one route
+
+
+@settings(max_examples=40)
+@given(
+    st.text(max_size=60)
+    | st.lists(st.sampled_from(["and", "then", ",", "price", "my cash", "aapl", "also"]), max_size=8).map(" ".join)
+)
+def test_route_all_never_raises_and_every_part_is_routed(text: str) -> None:
+    routes = CASCADE.route_all(text)
+    assert routes and all(r.intent in set(LABELS) | {CLARIFY} for r in routes)
+    if len(routes) > 1:
+        assert all(r.meta["parts"] == len(routes) and not r.is_clarify for r in routes)

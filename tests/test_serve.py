@@ -79,6 +79,8 @@ def test_route_and_batch_answer_as_the_cascade_does(server: str) -> None:
     texts = ["my cash balance", "hello there", "how did my roth do"]
     routes = httpx.post(f"{server}/route/batch", json={"texts": texts}, timeout=30).json()["routes"]
     assert [x["intent"] for x in routes] == [r.intent for r in CASCADE.route_batch(texts)]
+    both = httpx.post(f"{server}/route/all", json={"text": "AAPL performance and price"}, timeout=30).json()
+    assert [x["intent"] for x in both["routes"]] == ["symbol_performance", "quotes"]
     request = {"text": "my ira", "allowed": ["account_value", "cash_balance"]}
     only = httpx.post(f"{server}/route", json=request, timeout=30)
     assert only.json()["intent"] in {"account_value", "cash_balance", "clarify"}
