@@ -168,7 +168,9 @@ def run_logreg(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dic
     }
 
 
-def run_fasttext(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, Any] | None:
+def train_fasttext(train: list[tuple[str, str]]) -> tuple[Callable[[str], tuple[str, float]], float] | None:
+    """fastText (2-grams, 25 epochs, one thread) trained on ``train``: its predict (label and
+    probability for one text) and the training seconds; None without the package."""
     try:
         import fasttext
     except ImportError:
@@ -181,11 +183,19 @@ def run_fasttext(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> d
         secs = time.perf_counter() - t0
 
     # fasttext's own predict() calls np.array(..., copy=False), which NumPy 2 refuses; the
-    # binding underneath returns (probability, label) pairs directly.
+    # binding underneath returns (probability, label) pairs directly (none for a text of no words)
     def predict(text: str) -> tuple[str, float]:
-        prob, label = model.f.predict(text.lower(), 1, 0.0, "strict")[0]
-        return label, prob
+        found = model.f.predict(text.lower().replace("\n", " "), 1, 0.0, "strict")
+        return (found[0][1], found[0][0]) if found else ("", 0.0)
 
+    return predict, secs
+
+
+def run_fasttext(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, Any] | None:
+    trained = train_fasttext(train)
+    if trained is None:
+        return None
+    predict, secs = trained
     texts = [t for t, _ in test]
     acc = float(np.mean([predict(t)[0] == f"__label__{y}" for t, y in test]))
     return {

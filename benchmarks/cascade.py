@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import intentroute
-from benchmarks.bench_bow import legacy_pipeline
+from benchmarks.bench_bow import legacy_pipeline, train_fasttext
 from benchmarks.heldout import brokerage_templates
 from benchmarks.timing import one_pass_us, p50_us, quantiles_us, throughput
 from intentroute.data import GeneratorConfig, generate, read_jsonl
@@ -123,24 +123,6 @@ def legacy_route_intent(
     return route_intent
 
 
-def fasttext_predict(train: list[tuple[str, str]]) -> Callable[[str], tuple[str, float]] | None:
-    """fastText (2-grams, 25 epochs, one thread) trained on ``train``; None without the package."""
-    try:
-        import fasttext
-    except ImportError:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.txt"
-        path.write_text("".join(f"__label__{y} {t.lower()}\n" for t, y in train), encoding="utf-8")
-        model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=25, verbose=0, thread=1, seed=7)
-
-    def predict(text: str) -> tuple[str, float]:  # (the binding: fastText's predict() trips NumPy 2)
-        found = model.f.predict(text.lower().replace("\n", " "), 1, 0.0, "strict")
-        return (found[0][1], found[0][0]) if found else ("", 0.0)  # (nothing for a text of no words)
-
-    return predict
-
-
 def _row(name: str, cells: list[str]) -> None:
     print(f"{name:<44}" + "".join(f"{c:>24}" for c in cells), flush=True)
 
@@ -166,7 +148,8 @@ def main() -> None:
     plain = BowScorer.from_bundle(replace(scorer.bundle, featurizer=_without_slots(scorer.bundle.featurizer)))
     legacy_predict, legacy_batch = legacy_pipeline(train, epochs=1)
     route_intent = legacy_route_intent(rules, extractor, legacy_predict)
-    fast = fasttext_predict(train)
+    trained = train_fasttext(train)
+    fast = trained[0] if trained is not None else None
     before = at_revision(args.baseline, sets) if args.baseline else None
 
     print(f"{'p50 / p99 us per utterance':<44}" + "".join(f"{s:>24}" for s in sets))

@@ -365,25 +365,36 @@ class Cascade:
         know is a :class:`ConfigError`.
         """
         # (the slots' own memory of the last few utterances covers one: no remembering() block)
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str, got {type(text).__name__}")
-        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
-        truncated = self.max_chars is not None and len(text) > self.max_chars
-        if truncated:
-            text = text[: self.max_chars]
-        labels = self.labels
+        text, truncated, within = self._start(text, allowed, exclude)
         steps: list[_Step] = []
         for layer, policy in zip(self.layers, self.policies, strict=True):
             out = _call_route(layer, text, within)
             steps.append((layer.name, policy, out))
-            res = out.result
-            if (
-                res is not None
-                and res.candidates
-                and (labels is None or res.candidates[0].intent in labels)
-                and policy.accepts(res.candidates)
-            ):
-                return self._finish(text, layer.name, res, steps, truncated, within=within)
+            if self._accepts(policy, out.result):
+                assert out.result is not None
+                return self._finish(text, layer.name, out.result, steps, truncated, within=within)
+        return self._fall_back_one(text, steps, truncated, within)
+
+    def _start(
+        self, text: str, allowed: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> tuple[str, bool, frozenset[str] | None]:
+        """One utterance's text as the layers see it, whether it was cut, and the restriction."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
+        truncated = self.max_chars is not None and len(text) > self.max_chars
+        return (text[: self.max_chars] if truncated else text), truncated, within
+
+    def _accepts(self, policy: Policy, res: LayerResult | None) -> bool:
+        """Whether a layer's answer decides: a top candidate the cascade knows, accepted by the policy."""
+        return (
+            res is not None
+            and bool(res.candidates)
+            and (self.labels is None or res.candidates[0].intent in self.labels)
+            and policy.accepts(res.candidates)
+        )
+
+    def _fall_back_one(self, text: str, steps: list[_Step], truncated: bool, within: frozenset[str] | None) -> Route:
         best = self._best_answer(steps)
         extraction = self._extract_one(self._fallen_intent(best), text)
         return self._fall_back(text, steps, truncated, best, extraction, within)
@@ -394,28 +405,15 @@ class Cascade:
         """:meth:`route` for an event loop: the same answer and trace. A layer with ``aroute`` (the
         LLM layer) is awaited, so the loop serves other requests meanwhile; the others (rules,
         classifier) run inline, in microseconds. Cancelling the caller cancels the layer's request."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str, got {type(text).__name__}")
-        within = None if allowed is None and exclude is None else self._within(allowed, exclude)
-        truncated = self.max_chars is not None and len(text) > self.max_chars
-        if truncated:
-            text = text[: self.max_chars]
-        labels = self.labels
+        text, truncated, within = self._start(text, allowed, exclude)
         steps: list[_Step] = []
         for layer, policy in zip(self.layers, self.policies, strict=True):
             out = await _acall_route(layer, text, within)
             steps.append((layer.name, policy, out))
-            res = out.result
-            if (
-                res is not None
-                and res.candidates
-                and (labels is None or res.candidates[0].intent in labels)
-                and policy.accepts(res.candidates)
-            ):
-                return self._finish(text, layer.name, res, steps, truncated, within=within)
-        best = self._best_answer(steps)
-        extraction = self._extract_one(self._fallen_intent(best), text)
-        return self._fall_back(text, steps, truncated, best, extraction, within)
+            if self._accepts(policy, out.result):
+                assert out.result is not None
+                return self._finish(text, layer.name, out.result, steps, truncated, within=within)
+        return self._fall_back_one(text, steps, truncated, within)
 
     async def aroute_batch(
         self, texts: Sequence[str], *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None
@@ -557,18 +555,12 @@ class Cascade:
         accepted: dict[int, tuple[str, LayerResult]],
     ) -> list[int]:
         """Record one layer's outcomes for the pending texts; the texts still pending after it."""
-        labels = self.labels
         still: list[int] = []
         for i, out in zip(pending, outcomes, strict=True):
             steps[i].append((name, policy, out))
-            res = out.result
-            if (
-                res is not None
-                and res.candidates
-                and (labels is None or res.candidates[0].intent in labels)
-                and policy.accepts(res.candidates)
-            ):
-                accepted[i] = (name, res)
+            if self._accepts(policy, out.result):
+                assert out.result is not None
+                accepted[i] = (name, out.result)
             else:
                 still.append(i)
         return still

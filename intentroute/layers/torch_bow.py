@@ -307,6 +307,10 @@ class TorchBowLayer:
     def route_batch(self, texts: list[str]) -> list[LayerResult]:
         model = self._current()
         probs, known = model.score_batch(list(texts))
+        return self._results(model, probs, known)
+
+    def _results(self, model: BowScorer, probs: np.ndarray, known: np.ndarray) -> list[LayerResult]:
+        """The answers for a batch's probabilities and known-word counts."""
         if not len(probs):
             return []
         # every text's classes best first at once (a stable sort, as the single path's)
@@ -336,15 +340,7 @@ class TorchBowLayer:
         if not keep.any():
             return [LayerResult(meta={"reason": "none of the allowed intents is this model's"}) for _ in texts]
         probs, known = model.score_batch(list(texts))
-        if not len(probs):
-            return []
-        probs = _renormalised(probs, keep)
-        order = np.argsort(-probs, axis=1, kind="stable")[:, : self.top_k + 1].tolist()
-        few, least, result = self._too_few_known(), self.min_known_words, self._result
-        return [
-            few if k < least else result(model, p, o)
-            for k, p, o in zip(known.tolist(), probs.tolist(), order, strict=True)
-        ]
+        return self._results(model, _renormalised(probs, keep), known)
 
     @staticmethod
     def _kept(model: BowScorer, allowed: frozenset[str]) -> np.ndarray:
