@@ -1,6 +1,7 @@
-"""The ``intentroute`` command line: route, layers, status, generate, train, evaluate, tune.
+"""The ``intentroute`` command line: route, layers, status, generate, train, evaluate, tune, review,
+serve.
 
-One click group in one module (about 690 lines): most of it is the commands' option declarations
+One click group in one module (about 840 lines): most of it is the commands' option declarations
 and help texts, and each command's body is a few lines calling the library, so splitting it would
 spread the command line's one vocabulary over several files. Formatting lives beside what it
 formats (``Route.explain``, ``evaluate.format_report``, ``data.format_summary``).
@@ -22,11 +23,20 @@ from . import evaluate as ev
 from ._version import __version__
 from .bundle import save_bundle
 from .config import build_cascade, default_cascade
-from .data import GeneratorConfig, format_summary, load_templates, merge_templates, read_jsonl, write_dataset
+from .data import (
+    GeneratorConfig,
+    format_summary,
+    load_templates,
+    merge_templates,
+    read_extra,
+    read_jsonl,
+    write_dataset,
+)
 from .data import generate as run_generate
 from .domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path, load_domain
 from .env import SERVE_CONFIG, env_set
 from .errors import ConfigError, IntentRouteError
+from .loop import read_review, read_traffic, review_rows, summary_lines, traffic_view, write_review
 from .plugins import get_plugin_manager, layer_registry
 from .ray import route_path
 from .stream import FORMATS, ON_ERROR, format_of, route_file
@@ -57,6 +67,31 @@ _config_option = click.option(
     default=None,
     help="Cascade config (.toml or .json). Default: the embedded brokerage cascade.",
 )
+
+_extra_weight_option = click.option(
+    "--extra-weight",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many times each --extra example is added: a reviewed real phrasing can count more than one "
+    "generated from a template.",
+)
+
+
+def _read_extra(files: tuple[Path, ...]) -> list[tuple[str, str]]:
+    """--extra's labelled examples; what was left out of the files is said on stderr."""
+    extra, report = read_extra(files)
+    left = {k: v for k, v in report.items() if k != "rows" and v}
+    if left:
+        names = {
+            "not_accepted": "not accepted in review",
+            "abstained": "abstentions or the fallback",
+            "restricted": "answers to restricted questions",
+            "low_confidence": "verdicts below confidence 0.5",
+        }
+        said = ", ".join(f"{v} {names[k]}" for k, v in left.items())
+        click.echo(f"--extra: {len(extra)} of {report['rows']} rows are labels ({said} left out)", err=True)
+    return extra
 
 
 def _cascade(config_path: Path | None) -> Any:
@@ -335,9 +370,11 @@ def status(config_path: Path | None, as_json: bool) -> None:
     "extra_files",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     multiple=True,
-    help="JSONL of labelled examples ({'text', 'intent'}) added to the training split, e.g. reviewed "
-    "LLM verdicts. May be repeated.",
+    help="JSONL of labelled examples ({'text', 'intent'}) added to the training split: intentroute review's "
+    "accepted rows, the LLM layer's verdict log, real labelled messages (never one in the validation or test "
+    "split, never an abstention). May be repeated.",
 )
+@_extra_weight_option
 @click.option(
     "--background",
     "background",
@@ -358,6 +395,7 @@ def generate(
     fragments: bool,
     templates_path: Path | None,
     extra_files: tuple[Path, ...],
+    extra_weight: int,
     out_dir: Path,
     size: int | None,
     max_combos: int | None,
@@ -402,11 +440,10 @@ def generate(
         disable=not sys.stderr.isatty(),
         file=sys.stderr,
     ) as bar:
-        extra: list[tuple[str, str]] = []
-        for f in extra_files:
-            texts, intents = read_jsonl(f)
-            extra.extend(zip(texts, intents, strict=True))
-        dataset = run_generate(templates, config, progress=lambda _: bar.update(), extra=extra)
+        extra = _read_extra(extra_files)
+        dataset = run_generate(
+            templates, config, progress=lambda _: bar.update(), extra=extra, extra_weight=extra_weight
+        )
     written = write_dataset(dataset, out_dir, overwrite=force)
     click.echo(format_summary(dataset.summary))
     click.echo("wrote " + ", ".join(str(p) for p in written))
@@ -461,6 +498,16 @@ def generate(
     help="A domain (embedded name or folder) whose slots (symbol, account, ...) become features: a marker "
     "token per slot its extractor finds in an utterance. The brokerage bundle is trained with them.",
 )
+@click.option(
+    "--extra",
+    "extra_files",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    multiple=True,
+    help="JSONL of labelled examples added to --data's training split: intentroute review's accepted rows, "
+    "the LLM layer's verdict log (never one in the validation or test split, never an abstention). May be "
+    "repeated.",
+)
+@_extra_weight_option
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @_friendly
 def train(
@@ -474,6 +521,8 @@ def train(
     input_dropout: float | None,
     random_state: int | None,
     slots_domain: str | None,
+    extra_files: tuple[Path, ...],
+    extra_weight: int,
     force: bool,
 ) -> None:
     """Train the BoW classifier and write a bundle."""
@@ -515,8 +564,25 @@ def train(
             (bar.write if tty else click.echo)(line)
             bar.update()
 
-        result = run_train(data_dir, preset, overrides=overrides, epoch_callback=report, slots=slots)
+        extra = _read_extra(extra_files)
+        result = run_train(
+            data_dir,
+            preset,
+            overrides=overrides,
+            epoch_callback=report,
+            slots=slots,
+            extra=extra,
+            extra_weight=extra_weight,
+        )
     m = result.metrics
+    if "extra" in result.training:
+        e = result.training["extra"]
+        click.echo(
+            f"extra examples: {e['added']} of {e['given']} added"
+            + (f", each {e['weight']} times" if e["weight"] > 1 else "")
+            + f" ({e['duplicates']} duplicates, {e['held_out']} in the validation or test split, "
+            f"{e['unknown_intent']} with intents the training split lacks skipped)"
+        )
     if "test_accuracy" in m:
         click.echo(f"Test accuracy: {m['test_accuracy']:.3f}")
     extras = [f"trained in {m['train_seconds']:.2f}s on {m['train_examples']} examples"]
@@ -683,6 +749,84 @@ def tune(
         click.echo(f"warning: no policy reaches {result.goal}; these give the highest {measure} found", err=True)
     if out_file is not None:
         click.echo(f"wrote {out_file}")
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The review file (JSONL). If it exists, its rows are kept and a reviewer's decisions in it stand: "
+    "reviewing the same logs again changes nothing.",
+)
+@_config_option
+@click.option(
+    "--layer",
+    "layer_name",
+    default="torch_bow",
+    show_default=True,
+    help="The cascade's classifier layer, whose answer each row shows.",
+)
+@click.option("--llm-layer", default="llm", show_default=True, help="The name routed records give the LLM layer.")
+@click.option(
+    "--accept-all",
+    is_flag=True,
+    help="Accept every pending row whose LLM confidence is at least --min-confidence (an unattended loop).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="--accept-all leaves rows below this LLM confidence pending (the LLM layer's default threshold).",
+)
+@click.option("--text-field", default="text", show_default=True, help="The records' text field.")
+@click.option("--prefix", default="", help="The prefix of routed records' columns (route --prefix).")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Unknown words listed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the traffic view as JSON.")
+@_friendly
+def review(
+    logs: tuple[Path, ...],
+    out_file: Path,
+    config_path: Path | None,
+    layer_name: str,
+    llm_layer: str,
+    accept_all: bool,
+    min_confidence: float,
+    text_field: str,
+    prefix: str,
+    top: int,
+    as_json: bool,
+) -> None:
+    """Turn what the LLM answered into training data: read LLM verdict logs (INTENTROUTE_LLM_LOG) or
+    routed records (route --output), write one row per text the LLM labelled, with its label and
+    confidence and the classifier's answer, disagreements and low confidence first, for review
+    (set "review" to "accepted" or "rejected"; fix "intent" if wrong); then train --extra OUT.
+    Abstentions and answers to restricted questions never become rows. Also prints the traffic's
+    share per deciding layer and the escalated utterances' words the classifier has no feature for."""
+
+    cascade = _cascade(config_path)
+    layers = [layer for layer in cascade.layers if layer.name == layer_name]
+    if not layers or not hasattr(layers[0], "route_batch"):
+        raise click.BadParameter(
+            f"no layer {layer_name!r} in the cascade (its layers: {', '.join(cascade.layer_names)})",
+            param_hint="--layer",
+        )
+    classifier = layers[0]
+    model = getattr(classifier, "scorer", None)
+    intents = cascade.labels if cascade.labels is not None else getattr(model, "labels", None)
+    traffic = read_traffic(logs, intents=intents, llm_layer=llm_layer, text_field=text_field, prefix=prefix)
+    existing = read_review(out_file) if out_file.exists() else []
+    rows = review_rows(traffic, classifier, existing=existing, accept_all=accept_all, min_confidence=min_confidence)
+    write_review(rows, out_file)
+    view = traffic_view(traffic, model, top=top)
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+    else:
+        click.echo("\n".join(summary_lines(view, rows)))
+    click.echo(f"wrote {out_file}", err=as_json)
 
 
 @cli.command()

@@ -5,8 +5,10 @@ its reliability bins, coverage and accuracy against the confidence threshold (ri
 latency p50/p99 for single utterances and batch throughput, for a cascade the share and the
 accuracy of each layer, and where the errors are (``error_analysis``: by template, when the data
 names its examples' templates, and the words of the misrouted utterances the model has no feature
-for). ``write_report`` turns a report into ``report.json``, ``report.md`` and,
-with matplotlib (the ``[report]`` extra), PNG plots.
+for), and the learning loop's view (``escalations``: how much went past the classifier, and the
+words of those utterances it has no feature for). ``write_report`` turns a report into
+``report.json``, ``report.md`` and, with matplotlib (the ``[report]`` extra), PNG plots. About
+430 lines: each part of a report is computed and formatted side by side, in one file to read.
 """
 
 from __future__ import annotations
@@ -141,12 +143,10 @@ def error_analysis(
             for g, idx in ranked[:top]
         ]
         out["errors_in_top_groups"] = sum(len(idx) for _, idx in ranked[:top])
-    vocab = getattr(model, "vocab", None)
-    if vocab is not None:  # (a hashing vectorizer has a feature for every word)
-        markers = model.markers
+    if getattr(model, "vocab", None) is not None:  # (a hashing vectorizer has a feature for every word)
 
         def unknown(text: str) -> set[str]:
-            return {t for t in model.tokens(text) if t not in vocab and t not in markers}
+            return unknown_in_text(text, model)
 
         unknown_in = [unknown(texts[i]) for i in wrong]
         wrong_set = set(wrong)
@@ -158,6 +158,18 @@ def error_analysis(
             round(sum(bool(unknown(texts[i])) for i in right) / len(right), 4) if right else None
         )
     return out
+
+
+def unknown_in_text(text: str, model: Any) -> set[str]:
+    """The words of ``text`` a scoring model (:class:`~intentroute.scoring.BowScorer` with a
+    vocabulary) has no feature for: no training example had them."""
+    vocab, markers = model.vocab, model.markers
+    return {t for t in model.tokens(text) if t not in vocab and t not in markers}
+
+
+def unknown_words(texts: Sequence[str], model: Any) -> Counter[str]:
+    """:func:`unknown_in_text` of each text, each word counted once per text."""
+    return Counter(w for t in texts for w in unknown_in_text(t, model))
 
 
 def _latency(fn: Callable[[str], Any], texts: Sequence[str], samples: int) -> dict[str, float]:
@@ -239,8 +251,31 @@ def evaluate_cascade(
     bow = [layer.scorer for layer in cascade.layers if isinstance(layer, TorchBowLayer) and layer.scorer is not None]
     model = bow[0] if bow else None
     report["error_analysis"] = error_analysis(texts, gold, pred, groups=groups, model=model)
+    report["escalated"] = escalations(cascade, texts, routes, model)
     report["latency"] = _latency(cascade.route, texts, latency_samples)
     return report
+
+
+def escalations(cascade: Any, texts: Sequence[str], routes: Sequence[Any], model: Any, top: int = 20) -> dict[str, Any]:
+    """The loop's view of routed texts: how many went past the cascade's classifier (its first
+    ``torch_bow`` layer, or the last layer before an LLM) to a later layer or the fallback, and
+    (``model``: that classifier's scoring model) their words it has no feature for, ranked: what
+    the templates lack, and what reviewing the LLM's answers would teach it
+    (``intentroute review``)."""
+    names = list(cascade.layer_names)
+    cut = next((i for i, layer in enumerate(cascade.layers) if isinstance(layer, TorchBowLayer)), None)
+    if cut is None:
+        cut = next((i - 1 for i, n in enumerate(names) if n == "llm"), len(names) - 1)
+    before = set(names[: cut + 1])
+    escalated = [t for t, r in zip(texts, routes, strict=True) if r.layer not in before]
+    out: dict[str, Any] = {
+        "past": names[cut] if names and cut >= 0 else None,
+        "count": len(escalated),
+        "share": round(len(escalated) / max(1, len(routes)), 4),
+    }
+    if model is not None and getattr(model, "vocab", None) is not None:
+        out["unknown_words"] = dict(unknown_words(escalated, model).most_common(top))
+    return out
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -274,6 +309,14 @@ def format_report(report: dict[str, Any]) -> str:
         if row["threshold"] in (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
     ]
     lines += _format_errors(report.get("error_analysis"))
+    esc = report.get("escalated")
+    if esc and esc.get("past"):
+        lines += ["", "## Escalated", "", f"- past {esc['past']}: {esc['count']} ({esc['share']:.1%})"]
+        if esc.get("unknown_words"):
+            lines.append(
+                "- their words the classifier has no feature for (texts with each): "
+                + ", ".join(f"{w} ({n})" for w, n in esc["unknown_words"].items())
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .data import read_jsonl
+from .data.generate import extra_examples
 from .errors import ConfigError
 from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from .estimators.ensemble import HIDDEN_DEFAULTS, LINEAR_DEFAULTS
@@ -111,10 +112,16 @@ def train(
     overrides: dict[str, Any] | None = None,
     epoch_callback: Callable[[dict[str, Any]], None] | None = None,
     slots: dict[str, Any] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+    extra_weight: int = 1,
 ) -> TrainResult:
     """Train on ``intent_train.jsonl`` (scored on ``intent_val.jsonl`` every epoch, tested on
     ``intent_test.jsonl`` when present) with a preset and optional classifier overrides.
-    ``slots`` (a domain.json's ``slots`` object) adds slot-marker features (``BowVectorizer``)."""
+    ``slots`` (a domain.json's ``slots`` object) adds slot-marker features (``BowVectorizer``).
+    ``extra`` ``(text, intent)`` pairs (reviewed LLM verdicts: ``intentroute review``) join the
+    training examples ``extra_weight`` times each, except those whose intent the training split
+    does not have and those already in it or in the validation or test split
+    (:func:`intentroute.data.generate.extra_examples`); ``training["extra"]`` counts them."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     spec = PRESETS[preset]
@@ -127,6 +134,17 @@ def train(
         )
     val = read_jsonl(data / "intent_val.jsonl") if (data / "intent_val.jsonl").exists() else None
     test = read_jsonl(data / "intent_test.jsonl") if (data / "intent_test.jsonl").exists() else None
+    extra_report: dict[str, int] | None = None
+    if extra:
+        added, extra_report = extra_examples(
+            extra,
+            intents=set(y_tr),
+            train=X_tr,
+            held_out=[*(val[0] if val else []), *(test[0] if test else [])],
+            weight=extra_weight,
+        )
+        X_tr = [*X_tr, *(ex.text for ex in added)]
+        y_tr = [*y_tr, *(ex.intent for ex in added)]
     clf_params = _with_overrides(spec["classifier"], overrides)  # (recorded in the bundle)
     t0 = time.perf_counter()
     vec = BowVectorizer(**spec["vectorizer"], slots=slots)
@@ -172,6 +190,8 @@ def train(
         "val": len(val[0]) if val else 0,
         "test": len(test[0]) if test else 0,
     }
+    if extra_report is not None:
+        training["extra"] = extra_report
     summary = data / "dataset_summary.json"
     if summary.exists():
         try:

@@ -84,3 +84,17 @@ def test_the_fastapi_example_answers_through_the_cascade() -> None:
         assert tsla["reply"] == "TSLA is trading at ..."
         only = client.post("/chat", json={"message": "my ira", "expecting": ["account_value"]}).json()
         assert only["intent"] in ("account_value", "clarify")
+
+
+def test_the_learning_loop_example_teaches_the_classifier_what_the_llm_answered() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "learning_loop.py")], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    before, after = out.stdout.split("after:\n")
+    assert "'how fat is my stash lately' -> account_value (decided by llm)" in before
+    assert "'sing me a song' -> clarify (decided by fallback)" in before
+    assert "2 rows accepted, 1 abstention(s) left out" in before and "moolah" in before
+    assert "'how fat is my stash lately' -> account_value (decided by torch_bow)" in after
+    assert "'gimme the lowdown on the moolah in my kitty' -> cash_balance (decided by torch_bow)" in after
+    assert "LLM calls after retraining: 0" in after

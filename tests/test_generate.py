@@ -232,11 +232,20 @@ def test_char_noise_is_seeded_and_makes_one_edit() -> None:
 def test_extra_examples_join_the_training_split(tmp_path: Path) -> None:
     extra = tmp_path / "escalations.jsonl"
     extra.write_text(
-        '{"text": "yo whats my dough situation", "intent": "cash_balance", "source": "llm"}\n'
+        '{"text": "yo whats my dough situation", "intent": "cash_balance", "confidence": 0.9, "source": "llm"}\n'
+        '{"text": "what is my dough", "intent": "cash_balance", "confidence": 0.2, "source": "llm"}\n'
+        '{"text": "sing", "intent": null, "abstained": "none of the intents", "source": "llm"}\n'
         '{"text": "is it raining", "intent": "weather"}\n'
     )
     res = run_cli("generate", "--out", str(tmp_path / "out"), "--size", "1100", "--extra", str(extra))
     assert res.returncode == 0, res.stderr
-    assert "extra examples: 1 of 2 added to train (0 duplicates, 1 with unknown intents skipped)" in res.stdout
+    assert (
+        "--extra: 2 of 4 rows are labels (1 abstentions or the fallback, 1 verdicts below confidence 0.5 left out)"
+        in res.stderr
+    )
+    assert (
+        "extra examples: 1 of 2 added to train (0 duplicates, 0 in the validation or test split, "
+        "1 with unknown intents skipped)" in res.stdout
+    )
     rows = [json.loads(line) for line in (tmp_path / "out" / "intent_train.jsonl").read_text().splitlines()]
     assert {"text": "yo whats my dough situation", "intent": "cash_balance", "template_id": "extra/0000"} in rows

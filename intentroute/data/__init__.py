@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .fragments import background_fragments
 from .generate import Dataset, Example, GeneratorConfig, format_summary, generate, write_dataset
-from .jsonl import read_jsonl, read_jsonl_rows
+from .jsonl import read_extra, read_jsonl, read_jsonl_rows
 from .templates import Template, TemplateSet, load_templates, merge_templates
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "generate",
     "load_templates",
     "merge_templates",
+    "read_extra",
     "read_jsonl",
     "read_jsonl_rows",
     "write_dataset",

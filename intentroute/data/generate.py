@@ -184,12 +184,14 @@ def generate(
     *,
     progress: Callable[[str], None] | None = None,
     extra: Sequence[tuple[str, str]] = (),
+    extra_weight: int = 1,
 ) -> Dataset:
     """Generate a dataset from validated ``templates``; the same config gives the same dataset.
 
     ``extra`` labelled examples (reviewed LLM verdicts, real user messages) are added to the
-    training split as they are (``template_id`` ``extra/N``); an example whose intent the
-    templates do not have, or whose text is already generated, is skipped and counted.
+    training split as they are, each ``extra_weight`` times (``template_id`` ``extra/N``); an
+    example whose intent the templates do not have, whose words are already generated, or that is
+    in the validation or test split, is skipped and counted (:func:`extra_examples`).
     """
     cfg = config or GeneratorConfig()
     if cfg.fragments and cfg.background not in templates.intents:
@@ -259,7 +261,7 @@ def generate(
     rng = random.Random(f"{cfg.seed}:split")
     splits = _split(by_intent, templates, cfg, rng)
     n_fragments = _add_fragments(splits, templates, cfg) if cfg.fragments else 0
-    extra_report = _add_extra(splits, templates, extra)
+    extra_report = _add_extra(splits, templates, extra, extra_weight)
     summary = _summary(templates, cfg, splits, conflicts, dropped, shortfall)
     if cfg.fragments:
         summary["fragments"] = n_fragments
@@ -284,20 +286,60 @@ def _add_fragments(splits: dict[str, list[Example]], templates: TemplateSet, cfg
 
 
 def _add_extra(
-    splits: dict[str, list[Example]], templates: TemplateSet, extra: Sequence[tuple[str, str]]
+    splits: dict[str, list[Example]], templates: TemplateSet, extra: Sequence[tuple[str, str]], weight: int
 ) -> dict[str, int]:
-    seen = {ex.text for exs in splits.values() for ex in exs}
-    report = {"given": len(extra), "added": 0, "unknown_intent": 0, "duplicates": 0}
+    added, report = extra_examples(
+        extra,
+        intents=templates.intents,
+        train=[ex.text for ex in splits["train"]],
+        held_out=[ex.text for split in ("val", "test") for ex in splits[split]],
+        weight=weight,
+    )
+    splits["train"].extend(added)
+    return report
+
+
+def text_key(text: str) -> str:
+    """What two texts must share to count as the same example: their words, lower-cased."""
+    return " ".join(tokenize(text))
+
+
+def extra_examples(
+    extra: Sequence[tuple[str, str]],
+    *,
+    intents: Any,
+    train: Sequence[str],
+    held_out: Sequence[str],
+    weight: int = 1,
+) -> tuple[list[Example], dict[str, int]]:
+    """The training examples to add for ``extra`` ``(text, intent)`` pairs (reviewed verdicts,
+    real messages), and a count of what was left out.
+
+    An example is left out when its intent is not in ``intents``, when its words (:func:`text_key`)
+    are those of a ``held_out`` text (the validation and test splits: an example there must never
+    be trained on) or of a ``train`` text or an earlier extra example (so adding the same file
+    twice adds nothing twice). Each one kept is added ``weight`` times (``template_id``
+    ``extra/N``), to count more than one generated phrasing does.
+    """
+    if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+        raise ConfigError(f"the extra examples' weight must be a positive integer, got {weight!r}")
+    held = {text_key(t) for t in held_out}
+    seen = {text_key(t) for t in train}
+    report = {"given": len(extra), "added": 0, "unknown_intent": 0, "duplicates": 0, "held_out": 0, "weight": weight}
+    out: list[Example] = []
     for i, (text, intent) in enumerate(extra):
-        if intent not in templates.intents:
+        key = text_key(text)
+        if intent not in intents:
             report["unknown_intent"] += 1
-        elif text in seen:
+        elif key in held:
+            report["held_out"] += 1
+        elif key in seen or not key:
             report["duplicates"] += 1
         else:
-            seen.add(text)
-            splits["train"].append(Example(text, intent, f"extra/{i:04d}"))
+            seen.add(key)
+            out.extend(Example(text, intent, f"extra/{i:04d}") for _ in range(weight))
             report["added"] += 1
-    return report
+    return out, report
 
 
 def _split(
@@ -435,8 +477,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "extra" in summary:
         e = summary["extra"]
         lines.append(
-            f"extra examples: {e['added']} of {e['given']} added to train "
-            f"({e['duplicates']} duplicates, {e['unknown_intent']} with unknown intents skipped)"
+            f"extra examples: {e['added']} of {e['given']} added to train"
+            + (f", each {e['weight']} times" if e.get("weight", 1) > 1 else "")
+            + f" ({e['duplicates']} duplicates, {e.get('held_out', 0)} in the validation or test split, "
+            f"{e['unknown_intent']} with unknown intents skipped)"
         )
     if summary["shortfall"]:
         short = ", ".join(f"{k} -{v}" for k, v in summary["shortfall"].items())

@@ -159,7 +159,9 @@ class LLMLayer:
         instructions if the server refuses it; ``True``; ``False``).
     log_file:
         Append every fresh verdict (text, intent, confidence, model) as a JSONL line, to review
-        and feed back into training (``intentroute generate --extra FILE``).
+        (``intentroute review``) and feed back into training (``intentroute train --extra``). An
+        answer that names no intent is logged with ``"intent": null`` and its ``abstained`` reason,
+        one to a restricted route with ``restricted_to``; neither is ever used as a label.
     max_chars:
         Longer utterances are cut before they are sent.
     """
@@ -597,9 +599,12 @@ class LLMLayer:
         message = choices[0].message if choices else None
         refusal = getattr(message, "refusal", None) if message is not None else None
         if refusal:
-            return LayerResult(meta={**meta, "reason": f"the model refused: {str(refusal)[:80]}"})
+            reason = f"the model refused: {str(refusal)[:80]}"
+            self._log(text, None, None, meta["model"], allowed, reason)
+            return LayerResult(meta={**meta, "reason": reason})
         intent, confidence, reason = parse_verdict(getattr(message, "content", None), list(self._listed(allowed)))
         if intent is None or confidence is None:
+            self._log(text, None, None, meta["model"], allowed, reason)
             return LayerResult(meta={**meta, "reason": reason})
         result = LayerResult(
             [Candidate(intent, confidence)], evidence=[f"{meta['model']}: {intent} ({confidence:.2f})"], meta=meta
@@ -609,16 +614,33 @@ class LLMLayer:
                 self._cache[key] = result
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        self._log(text, intent, confidence, meta["model"])
+        self._log(text, intent, confidence, meta["model"], allowed)
         return result
 
-    def _log(self, text: str, intent: str, confidence: float, model: str) -> None:
+    def _log(
+        self,
+        text: str,
+        intent: str | None,
+        confidence: float | None,
+        model: str,
+        allowed: frozenset[str] | None,
+        abstained: str | None = None,
+    ) -> None:
+        """One line of the verdict log: an answer, or (``intent`` null, ``abstained`` its reason) an
+        answer that named no intent; ``restricted_to`` when only some intents were offered.
+        (``intentroute review`` never uses an abstention or a restricted answer as a label.)"""
         if self.log_file is None:
             return
-        line = json.dumps(
-            {"text": text, "intent": intent, "confidence": round(confidence, 4), "model": model, "source": "llm"},
-            ensure_ascii=False,
-        )
+        row: dict[str, Any] = {"text": text, "intent": intent}
+        if confidence is not None:
+            row["confidence"] = round(confidence, 4)
+        row["model"] = model
+        row["source"] = "llm"
+        if abstained is not None:
+            row["abstained"] = abstained
+        if allowed is not None:
+            row["restricted_to"] = sorted(allowed)
+        line = json.dumps(row, ensure_ascii=False)
         with self._lock:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_file, "a", encoding="utf-8") as fh:
