@@ -23,11 +23,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ._io import atomic_write_bytes
 from .data.generate import text_key
-from .data.jsonl import ACCEPTED, REVIEW_STATES
+from .data.jsonl import ACCEPTED, REVIEW_STATES, json_lines
 from .errors import ConfigError
 from .evaluate import unknown_words
 
@@ -104,20 +104,8 @@ def read_traffic(
     layer_key, intent_key, conf_key = prefix + "layer", prefix + "intent", prefix + "confidence"
     for path in paths:
         p = Path(path)
-        try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(p)) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
-            text = row.get(text_field) if isinstance(row, dict) else None
+        for n, row, line in json_lines(p, "the traffic file"):
+            text = row.get(text_field)
             if not isinstance(text, str):
                 raise ConfigError(f"line {n}: no {text_field!r} string in {line[:80]!r}", source=str(p))
             if row.get("source") == "llm" and layer_key not in row:
@@ -159,7 +147,7 @@ def read_traffic(
     return out
 
 
-def _is_unit(value: Any) -> bool:
+def _is_unit(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
@@ -227,22 +215,9 @@ def read_review(path: str | Path) -> list[dict[str, Any]]:
     line."""
     p = Path(path)
     rows: list[dict[str, Any]] = []
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the review file: {exc.strerror or exc}", source=str(p)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
+    for n, row, line in json_lines(p, "the review file"):
         if (
-            not isinstance(row, dict)
-            or not isinstance(row.get("text"), str)
+            not isinstance(row.get("text"), str)
             or not isinstance(row.get("intent"), str)
             or row.get("review") not in REVIEW_STATES
         ):

@@ -62,6 +62,18 @@ def fixed_layer() -> type[FixedLayer]:
     return FixedLayer
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small brokerage dataset with whole templates held out (2,200 examples, seed 3)."""
+    from intentroute.data import GeneratorConfig, generate, load_templates, write_dataset
+    from intentroute.domains import domain_path
+
+    out = tmp_path_factory.mktemp("data")
+    templates = load_templates(domain_path("brokerage", "templates.json"))
+    write_dataset(generate(templates, GeneratorConfig(size=2200, seed=3, split="template")), out)
+    return out
+
+
 @pytest.fixture
 def fresh_pm() -> Iterator[PluginManager]:
     """A plugin manager with the built-in layers and no installed plugins."""

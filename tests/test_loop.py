@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
-from intentroute.data import GeneratorConfig, generate, load_templates, read_extra, read_jsonl, write_dataset
+from intentroute.data import GeneratorConfig, generate, load_templates, read_extra, read_jsonl
 from intentroute.data.generate import extra_examples, text_key
 from intentroute.domains import domain_path
 from intentroute.errors import ConfigError
@@ -239,14 +239,6 @@ def test_extra_examples_never_include_a_held_out_text_and_count_each_once(
     assert all(keys.count(k) == weight for k in keys)  # each kept text once, weight times
     assert report["added"] * weight == len(added)
     assert report["added"] + report["held_out"] + report["duplicates"] + report["unknown_intent"] == len(extra)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    templates = load_templates(domain_path("brokerage", "templates.json"))
-    write_dataset(generate(templates, GeneratorConfig(size=2200, seed=3, split="template")), out)
-    return out
 
 
 def test_train_extra_skips_test_split_texts_and_generate_extra_too(data_dir: Path, tmp_path: Path) -> None:

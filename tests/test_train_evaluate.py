@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intentroute.bundle import load_bundle
-from intentroute.data import GeneratorConfig, generate, load_templates, read_jsonl, write_dataset
+from intentroute.data import read_jsonl
 from intentroute.domains import domain_path
 from intentroute.errors import ConfigError
 from intentroute.evaluate import error_analysis, evaluate_bundle, evaluate_cascade, read_examples, score, write_report
@@ -17,14 +17,6 @@ from intentroute.train import train
 from .conftest import run_cli
 
 pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    templates = load_templates(domain_path("brokerage", "templates.json"))
-    write_dataset(generate(templates, GeneratorConfig(size=2200, seed=3, split="template")), out)
-    return out
 
 
 def test_cli_train_prints_the_seed_lines_and_writes_a_bundle(data_dir: Path, tmp_path: Path) -> None:

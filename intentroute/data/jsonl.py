@@ -4,12 +4,36 @@ the format ``intentroute generate`` writes and ``train``, ``evaluate`` and ``tun
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["read_jsonl", "read_jsonl_rows"]
+__all__ = ["json_lines", "read_extra", "read_jsonl", "read_jsonl_rows"]
+
+
+def json_lines(path: str | Path, what: str = "data file") -> Iterator[tuple[int, dict[str, Any], str]]:
+    """``(line number, object, line)`` for each non-blank line of a JSONL file. A file that cannot
+    be read, is not UTF-8, or has a line that is not a JSON object is a :class:`ConfigError`
+    naming the file (as ``what``) and the line."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
+        if not isinstance(row, dict):
+            raise ConfigError(f"line {n}: expected a JSON object, got {line[:80]!r}", source=str(p))
+        yield n, row, line
 
 
 def read_jsonl(path: str | Path) -> tuple[list[str], list[str]]:
@@ -23,20 +47,8 @@ def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
     them, with any other fields they have (the generator's ``template_id``)."""
     p = Path(path)
     rows: list[dict[str, Any]] = []
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read data file: {exc.strerror or exc}", source=str(p)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("intent"), str):
+    for n, row, line in json_lines(p):
+        if not isinstance(row.get("text"), str) or not isinstance(row.get("intent"), str):
             raise ConfigError(f'line {n}: expected {{"text": str, "intent": str}}, got {line[:80]!r}', source=str(p))
         if not row["intent"].strip():
             raise ConfigError(f"line {n}: the intent is empty (an intent needs a name)", source=str(p))
@@ -70,20 +82,8 @@ def read_extra(paths: Any) -> tuple[list[tuple[str, str]], dict[str, int]]:
     report = {"rows": 0, "not_accepted": 0, "abstained": 0, "restricted": 0, "low_confidence": 0}
     for path in [paths] if isinstance(paths, str | Path) else list(paths):
         p = Path(path)
-        try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"cannot read extra examples: {exc.strerror or exc}", source=str(p)) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text: {exc}", source=str(p)) from exc
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"line {n}: not valid JSON: {exc.msg}", source=str(p)) from exc
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        for n, row, line in json_lines(p, "extra examples"):
+            if not isinstance(row.get("text"), str):
                 raise ConfigError(
                     f'line {n}: expected {{"text": str, "intent": str}}, got {line[:80]!r}', source=str(p)
                 )
