@@ -57,7 +57,8 @@ bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.serve
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.presets
-	$(PY) -m benchmarks.template_splits
+	$(PY) -m benchmarks.template_splits --lexical both
+	$(PY) -m benchmarks.learning_loop --plot docs/img/learning_loop.png --data $(SHARED)
 	$(PY) -m benchmarks.soak
 	@if [ -d $(SHARED) ]; then $(PY) -m benchmarks.public --data $(SHARED) && \
 		$(PY) -m benchmarks.sklearn_defaults --data $(SHARED); \

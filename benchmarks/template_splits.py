@@ -2,7 +2,7 @@
 
     python -m benchmarks.template_splits [--seeds 7 11 13 17 19] [--preset NAME] [--no-slots]
                                          [--lr X] [--weight-decay W] [--input-dropout P]
-                                         [--fragments on|off]
+                                         [--fragments on|off] [--lexical off|on|both]
                                          [--data ../shared/benchmarks]
 
 The template-held-out test split holds out a tenth of each intent's templates (about nine of the
@@ -19,9 +19,10 @@ test queries, the classifier's own accuracy on them, the share of the cascade's 
 right answers with a word the classifier has no feature for, (when the files are there) the share of
 CLINC150's out-of-scope test queries routed to clarify, how many of the request openings that
 name no intent ("what", "how much" ...) and of the short requests ("cash", "my holdings" ...) of
-the domain's probes.json go to clarify and get their intent, and the classifier layer's p50
-for one utterance. ``--fragments on|off`` generates with or without the background fragments
-(default: as make model does).
+the domain's probes.json go to clarify and get their intent, and the classifier layer's and the
+cascade's p50 for one utterance. ``--fragments on|off`` generates with or without the background
+fragments (default: as make model does). ``--lexical both`` trains each split twice, without and
+with the lexical table's head (``train --lexical``, the ``[lexical]`` extra), and summarises each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +65,13 @@ def main() -> None:
         choices=("on", "off"),
         help="generate with or without the background fragments (default: as make model does)",
     )
+    ap.add_argument(
+        "--lexical",
+        choices=("off", "on", "both"),
+        default="off",
+        help="train with the lexical table's head (train --lexical; the [lexical] extra), without, or both "
+        "on each split",
+    )
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "benchmarks")
     args = ap.parse_args()
     steps = load_recipe("brokerage")
@@ -87,38 +96,49 @@ def main() -> None:
                 generate(templates, GeneratorConfig(size=25000, seed=seed, split="template", fragments=fragments)),
                 folder / "data",
             )
-            result = train(folder / "data", args.preset, overrides=overrides, slots=slots)
-            save_bundle(folder / "bundle", result.vectorizer, result.classifier)
-            layer = TorchBowLayer(folder / "bundle", confidence="in_scope")
-            start = Cascade(
-                [configured.layers[0], layer],
-                configured.policies,
-                extractor=configured.extractor,
-                labels=sorted(configured.labels or []),
-            )
-            val = read_jsonl(folder / "data" / "intent_val.jsonl")
-            fitted = fit_policies(start, *val, target="oos_recall:0.8", confidence=0.95, layers=["torch_bow"])
-            cascade = Cascade(
-                start.layers, fitted.policies, extractor=start.extractor, labels=sorted(start.labels or [])
-            )
-            texts, labels = in_domain_test(folder / "data")
-            openings_clarified, short_right = probe_counts(cascade, FRAGMENTS, SHORT_REQUESTS)
-            row = {
-                "seed": seed,
-                "fragments": fragments,
-                "threshold": fitted.policies["torch_bow"].threshold,
-                **held_out_row(cascade, layer, texts, labels, oos),
-                "fragments_to_clarify": openings_clarified,
-                "short_requests_right": short_right,
-                # the classifier layer's own time for one utterance (slot markers run the extractor)
-                "layer_p50_us": p50_us(layer.route, texts[:1000], passes=2),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for lexical in {"off": [False], "on": [True], "both": [False, True]}[args.lexical]:
+                result = train(folder / "data", args.preset, overrides=overrides, slots=slots, lexical=lexical)
+                bundle = folder / ("bundle-lexical" if lexical else "bundle")
+                save_bundle(bundle, result.vectorizer, result.classifier, lexical=result.lexical)
+                layer = TorchBowLayer(bundle, confidence="in_scope")
+                start = Cascade(
+                    [configured.layers[0], layer],
+                    configured.policies,
+                    extractor=configured.extractor,
+                    labels=sorted(configured.labels or []),
+                )
+                val = read_jsonl(folder / "data" / "intent_val.jsonl")
+                fitted = fit_policies(start, *val, target="oos_recall:0.8", confidence=0.95, layers=["torch_bow"])
+                cascade = Cascade(
+                    start.layers, fitted.policies, extractor=start.extractor, labels=sorted(start.labels or [])
+                )
+                texts, labels = in_domain_test(folder / "data")
+                openings_clarified, short_right = probe_counts(cascade, FRAGMENTS, SHORT_REQUESTS)
+                row = {
+                    "seed": seed,
+                    "lexical": lexical,
+                    "fragments": fragments,
+                    "threshold": fitted.policies["torch_bow"].threshold,
+                    **held_out_row(cascade, layer, texts, labels, oos),
+                    "fragments_to_clarify": openings_clarified,
+                    "short_requests_right": short_right,
+                    # the classifier layer's own time for one utterance (slot markers run the extractor)
+                    "layer_p50_us": p50_us(layer.route, texts[:1000], passes=2),
+                    "cascade_p50_us": p50_us(cascade.route, texts[:1000], passes=2),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     print(
         f"fragments_to_clarify: of {len(FRAGMENTS)} request openings, short_requests_right: of "
         f"{len(SHORT_REQUESTS)} short requests (domains/brokerage/probes.json)"
     )
+    for lexical in sorted({r["lexical"] for r in rows}):
+        _summary([r for r in rows if r["lexical"] == lexical], "with the lexical head" if lexical else "")
+
+
+def _summary(rows: list[dict[str, Any]], title: str) -> None:
+    if title:
+        print(title)
     for key in (
         "cascade_accuracy",
         "classifier_accuracy",
@@ -128,6 +148,7 @@ def main() -> None:
         "fragments_to_clarify",
         "short_requests_right",
         "layer_p50_us",
+        "cascade_p50_us",
     ):
         values = [r[key] for r in rows if r.get(key) is not None]
         if values:

@@ -65,10 +65,12 @@ __all__ = [
 
 #: the newest format this version reads and writes; a bundle is written with the lowest version
 #: that holds its model: 1 for a linear or hidden-layer model, 2 for a LogitSumClassifier (which
-#: a reader of version 1 refuses, telling the user to upgrade, rather than misreading it)
-FORMAT_VERSION = 2
+#: a reader of version 1 refuses, telling the user to upgrade, rather than misreading it), 3 for a
+#: model with a lexical head (``train --lexical``), which an older reader would silently ignore
+FORMAT_VERSION = 3
 WEIGHTS, VOCAB, LABELS, CONFIG = WEIGHTS_FILE, VOCAB_FILE, LABELS_FILE, CONFIG_FILE
 SAFETENSORS, IDF, MANIFEST = "intent_router.safetensors", "intent_router_idf.json", "manifest.json"
+LEXICAL = "intent_router_lexical.safetensors"  # the lexical head's weights (format 3)
 
 #: the weights of each kind of model, by name, in the order they are written
 _LAYOUTS: dict[str, tuple[str, ...]] = {
@@ -135,6 +137,8 @@ class Bundle:
     config: dict[str, Any]
     manifest: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    #: the lexical head (``weight``, ``bias``, ``mix``, ``temperature``, ``table``, ``table_sha256``)
+    lexical: dict[str, Any] | None = None
     _estimators: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -192,6 +196,7 @@ def save_bundle(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     hyperparameters: dict[str, Any] | None = None,
+    lexical: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle folder atomically and return its path.
 
@@ -199,7 +204,8 @@ def save_bundle(
     renames, so a crash never leaves a half-written bundle where the old one was: at worst
     ``path`` is briefly absent while the previous bundle sits complete in ``.<name>.old-*``, which
     :func:`load_bundle`'s error then points to. Without torch installed the legacy ``.pt`` file
-    is not written (the bundle then loads with intentroute only).
+    is not written (the bundle then loads with intentroute only). ``lexical``: a lexical head
+    (:func:`intentroute.train.fit_lexical_head`), written beside the model (format 3).
     """
     target = Path(path)
     vec, clf = vectorizer, classifier
@@ -244,9 +250,15 @@ def save_bundle(
         featurizer["slots"] = slots
     if featurizer["char_ngrams"] is not None:
         featurizer["char_ngrams"] = list(featurizer["char_ngrams"])
+    if lexical is not None:
+        n_classes = len(clf.classes_)
+        head = {k: np.ascontiguousarray(lexical[k], dtype=np.float32) for k in ("weight", "bias")}
+        if head["weight"].ndim != 2 or head["weight"].shape[0] != n_classes or head["bias"].shape != (n_classes,):
+            raise BundleError(f"{target}: the lexical head's weights do not match the {n_classes} classes")
+        files[LEXICAL] = safetensors.numpy.save({"lexical.weight": head["weight"], "lexical.bias": head["bias"]})
     manifest = {
         "format": "intentroute-bundle",
-        "format_version": 2 if summed else 1,
+        "format_version": 3 if lexical is not None else 2 if summed else 1,
         "library_version": __version__,
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
         "featurizer": featurizer,
@@ -263,6 +275,11 @@ def save_bundle(
         )
         | hp,
         "temperature": float(clf.temperature_),
+        **(
+            {"lexical": {k: lexical[k] for k in ("table", "table_sha256", "mix", "temperature")}}
+            if lexical is not None
+            else {}
+        ),
         "training": training or {},
         "metrics": metrics or {},
     }
@@ -506,4 +523,37 @@ def load_bundle(path: str | Path | BundlePaths) -> Bundle:
     temperature = float(temperature)
     weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     warnings = [] if manifest is not None else ["no manifest: a legacy bundle, loaded without checksums"]
-    return Bundle(paths, features, weights, labels, temperature, config, manifest, warnings)
+    lexical = _read_lexical(paths, manifest, raw, len(labels)) if manifest is not None else None
+    return Bundle(paths, features, weights, labels, temperature, config, manifest, warnings, lexical)
+
+
+def _read_lexical(
+    paths: BundlePaths, manifest: dict[str, Any], raw: dict[str, bytes], n_classes: int
+) -> dict[str, Any] | None:
+    """The lexical head a format-3 manifest names, checked; ``None`` when it names none."""
+    meta = manifest.get("lexical")
+    if meta is None:
+        return None
+    where = paths.manifest
+    if not isinstance(meta, dict) or LEXICAL not in raw:
+        raise BundleError(f"{where}: 'lexical' must be an object, and {LEXICAL} listed in 'files'")
+    for key in ("mix", "temperature"):
+        if not is_number(meta.get(key)) or not 0 < meta[key] < math.inf:
+            raise BundleError(f"{where}: lexical {key} must be a positive number, got {meta.get(key)!r}")
+    for key in ("table", "table_sha256"):
+        if not isinstance(meta.get(key), str):
+            raise BundleError(f"{where}: lexical {key} must be a string, got {meta.get(key)!r}")
+    try:
+        loaded = safetensors.numpy.load(raw[LEXICAL])
+    except Exception as exc:
+        raise BundleError(f"{where}: cannot read {LEXICAL}: {exc}") from exc
+    weight, bias = loaded.get("lexical.weight"), loaded.get("lexical.bias")
+    if weight is None or bias is None or weight.ndim != 2 or weight.shape[0] != n_classes or bias.shape != (n_classes,):
+        raise BundleError(f"{where}: {LEXICAL} must hold lexical.weight ({n_classes} x d) and lexical.bias")
+    return {
+        **{k: meta[k] for k in ("table", "table_sha256")},
+        "mix": float(meta["mix"]),
+        "temperature": float(meta["temperature"]),
+        "weight": np.ascontiguousarray(weight, dtype=np.float32),
+        "bias": np.ascontiguousarray(bias, dtype=np.float32),
+    }

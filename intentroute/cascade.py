@@ -50,6 +50,31 @@ _FILLER = frozenset(
 )
 
 
+def _joined_phrases(layers: Sequence[Any]) -> list[tuple[str, ...]]:
+    """The phrases the layers read as one unit (a layer's optional ``phrases``) that hold a
+    connector word ("bid and ask"): route_all does not cut inside one."""
+    out = set()
+    for layer in layers:
+        for phrase in getattr(layer, "phrases", None) or ():
+            words = tuple(_WORD.findall(str(phrase).casefold()))
+            if len(words) > 1 and _CONNECTORS.search(" ".join(words[1:-1])):
+                out.add(words)
+    return sorted(out)
+
+
+def _inside_phrase(left: str, joint: str, right: str, phrases: Sequence[tuple[str, ...]]) -> bool:
+    """Whether one of ``phrases`` runs across the joint between ``left`` and ``right``."""
+    lw, jw, rw = (_WORD.findall(t.casefold()) for t in (left, joint, right))
+    for p in phrases:
+        k = len(p)
+        before = lw[-k:]
+        window = [*before, *jw, *rw[:k]]
+        for i in range(len(window) - k + 1):
+            if tuple(window[i : i + k]) == p and i < len(before) + len(jw) and i + k > len(before):
+                return True
+    return False
+
+
 def _names_only(part: str, route: Route) -> bool:
     """Whether a part only names things (tickers, an account ...) and asks nothing by itself: the
     second half of "price of META and NVDA" is no request of its own."""
@@ -291,6 +316,7 @@ class Cascade:
             raise ConfigError(f"extractor {extractor!r} has no extract(intent, text) method")
         self.extractor = extractor
         self.labels: frozenset[str] | None = frozenset(labels) if labels is not None else None
+        self._joined: list[tuple[str, ...]] | None = None  # (route_all: found on first use)
         if max_chars is not None and not is_number(max_chars, 1, integer=True):
             raise ConfigError(f"max_chars must be a positive integer or None, got {max_chars!r}")
         self.max_chars = max_chars
@@ -448,7 +474,8 @@ class Cascade:
         and show my positions"); a single route when it makes one.
 
         The utterance is cut at the connectors people join requests with ("and", "also", "plus",
-        "then", a comma or semicolon before one of them); each part is routed (as one batch); a
+        "then", a comma or semicolon before one of them), never inside a phrase a layer reads as
+        one unit (a layer's optional ``phrases``: the rules' "bid and ask"); each part is routed (as one batch); a
         part the cascade cannot place on its own (it would go to ``clarify``) is joined back to
         its neighbour, and neighbours asking for the same intent are joined too. Two or more
         parts left, each decided by a layer: their routes, in order, each with
@@ -460,6 +487,15 @@ class Cascade:
         parts, joints = pieces[0::2], pieces[1::2]
         while len(parts) > 1 and not parts[0].strip(" ,;."):  # (an utterance that starts with "and")
             parts, joints = [parts[0] + joints[0] + parts[1], *parts[2:]], joints[1:]
+        if self._joined is None:
+            self._joined = _joined_phrases(self.layers)
+        j = 0
+        while j < len(joints):  # never cut inside a phrase a layer reads as one ("bid and ask")
+            if self._joined and _inside_phrase(parts[j], joints[j], parts[j + 1], self._joined):
+                parts[j : j + 2] = [parts[j] + joints[j] + parts[j + 1]]
+                del joints[j]
+            else:
+                j += 1
         while len(parts) > 1:
             routes = self.route_batch(parts, allowed=allowed, exclude=exclude)
             lost = next((i for i, r in enumerate(routes) if r.is_clarify or _names_only(parts[i], r)), None)

@@ -36,6 +36,7 @@ from .data import generate as run_generate
 from .domains import DEFAULT_DOMAIN, domain_file_or_path, domain_path, load_domain
 from .env import SERVE_CONFIG, env_set
 from .errors import ConfigError, IntentRouteError
+from .lexical import lexical_missing_reason
 from .loop import read_review, read_traffic, review_rows, summary_lines, traffic_view, write_review
 from .plugins import get_plugin_manager, layer_registry
 from .ray import route_path
@@ -508,6 +509,13 @@ def generate(
     "repeated.",
 )
 @_extra_weight_option
+@click.option(
+    "--lexical",
+    is_flag=True,
+    help="Also train a head on a pretrained 256-d token table's vectors (wordllama's, the [lexical] extra), "
+    "added to the classifier's logits: knowledge of words no template has. The bundle then needs the extra "
+    "to load.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @_friendly
 def train(
@@ -523,12 +531,15 @@ def train(
     slots_domain: str | None,
     extra_files: tuple[Path, ...],
     extra_weight: int,
+    lexical: bool,
     force: bool,
 ) -> None:
     """Train the BoW classifier and write a bundle."""
 
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise click.UsageError(f"{out_dir} already holds files; pass --force to replace the bundle there")
+    if lexical and (reason := lexical_missing_reason()) is not None:
+        raise click.BadParameter(reason, param_hint="--lexical")
     overrides = {
         k: v
         for k, v in {
@@ -573,6 +584,7 @@ def train(
             slots=slots,
             extra=extra,
             extra_weight=extra_weight,
+            lexical=lexical,
         )
     m = result.metrics
     if "extra" in result.training:
@@ -585,6 +597,8 @@ def train(
         )
     if "test_accuracy" in m:
         click.echo(f"Test accuracy: {m['test_accuracy']:.3f}")
+    if "test_accuracy_without_lexical" in m:
+        click.echo(f"Test accuracy without the lexical head: {m['test_accuracy_without_lexical']:.3f}")
     extras = [f"trained in {m['train_seconds']:.2f}s on {m['train_examples']} examples"]
     if "val_ece" in m:
         extras.append(
@@ -606,6 +620,7 @@ def train(
         training=result.training,
         metrics=saved_metrics,
         hyperparameters=result.hyperparameters,
+        lexical=result.lexical,
     )
     click.echo(f"Saved artifacts to {out_dir}")
 

@@ -24,7 +24,9 @@ class RouterLayer(Protocol):
     ``route_within(text, allowed)`` / ``route_batch_within(texts, allowed)``: the answer among
     the ``allowed`` intents only (``Cascade.route(text, allowed=...)``; without them the cascade
     filters the layer's candidates), and the coroutines ``aroute(text)`` / ``aroute_within(text,
-    allowed)`` that ``Cascade.aroute`` awaits (a layer without them runs inline there).
+    allowed)`` that ``Cascade.aroute`` awaits (a layer without them runs inline there), and
+    ``phrases``: multi-word phrases the layer reads as one unit, inside which
+    ``Cascade.route_all`` never cuts an utterance ("bid and ask").
     """
 
     name: str

@@ -27,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .bundle import Bundle, weight_arrays
+from .errors import BundleError
+from .lexical import LexicalHead, LexicalTable, lexical_missing_reason
 from .text import ASCII_TOKEN_TABLE
 
 __all__ = ["BowScorer"]
@@ -51,6 +53,37 @@ _LOWER_TOKEN_RE = re.compile(r"[a-z0-9']+")
 _SEPARATOR = "\x00"
 _ASCII_BATCH_TOKENS = {**ASCII_TOKEN_TABLE, 0: _SEPARATOR}  # text.tokenize's table, keeping the separator
 _UNKNOWN_CACHE = 20_000  # words outside the vocabulary whose scores are remembered
+
+
+def _lexical_head(bundle: Bundle, markers: frozenset[str], temperature: float) -> LexicalHead:
+    """The bundle's lexical head on the installed table; a :class:`BundleError` naming what to
+    install, or saying that the installed table is not the one the bundle was trained with."""
+    head = bundle.lexical
+    assert head is not None
+    where = bundle.paths.root if bundle.paths is not None and bundle.paths.root else "the bundle"
+    reason = lexical_missing_reason()
+    if reason is not None:
+        raise BundleError(f"{where}: this bundle has a lexical head ({head['table']}): {reason}")
+    table = LexicalTable.load()
+    if table.sha256 != head["table_sha256"] or table.name != head["table"]:
+        raise BundleError(
+            f"{where}: the lexical head was trained on {head['table']} (sha256 {head['table_sha256'][:12]}...); "
+            f"the installed table is {table.name} (sha256 {table.sha256[:12]}...): install the wordllama "
+            "version it was trained with, or retrain"
+        )
+    if head["weight"].shape[1] != table.dim:
+        raise BundleError(
+            f"{where}: the lexical head takes {head['weight'].shape[1]}-d vectors, the table has {table.dim}"
+        )
+    return LexicalHead(
+        head["weight"],
+        head["bias"],
+        mix=head["mix"],
+        temperature=head["temperature"],
+        base_temperature=temperature,
+        exclude=markers,
+        table=table,
+    )
 
 
 class BowScorer:
@@ -140,6 +173,9 @@ class BowScorer:
             self.rows = np.ascontiguousarray(feat, dtype=np.float32)
             self.rows64 = self.rows.astype(np.float64)  # the same values, for the batch's sparse product
             self.sq_weight = np.ones(len(feat)) if idf is None else idf**2
+        self.lexical: LexicalHead | None = (
+            None if bundle.lexical is None else _lexical_head(bundle, self.markers, self.temperature)
+        )
 
     def _build_units(self, feat: np.ndarray, idf: np.ndarray | None) -> None:
         vec, width = self.vec, self.width
@@ -243,8 +279,14 @@ class BowScorer:
     def proba_known(self, tokens: list[str]) -> tuple[list[float], int]:
         """:meth:`proba_tokens` and :meth:`known_words` of one tokenised utterance, in one pass
         over its tokens where the table's rows are the vocabulary's words."""
+        if self.lexical is not None:
+            probs, known = self._bow_proba_known(tokens)
+            return self.lexical.mix(probs, tokens), known
+        return self._bow_proba_known(tokens)
+
+    def _bow_proba_known(self, tokens: list[str]) -> tuple[list[float], int]:
         if not (self.additive and self.vocab is not None and self.vec.default_tokens):
-            return self.proba_tokens(tokens), self.known_words(tokens)
+            return self._bow_proba(tokens), self.known_words(tokens)
         # (with the default tokens a token is a vocabulary word exactly when it has a word row)
         u, unknown = self._unit_sum(tokens)
         known = len(tokens) - unknown
@@ -253,7 +295,13 @@ class BowScorer:
         return self._proba_units(u, tokens), known
 
     def proba_tokens(self, tokens: list[str]) -> list[float]:
-        """Probabilities for one tokenised utterance, with as few NumPy calls as possible."""
+        """Probabilities for one tokenised utterance, with as few NumPy calls as possible (and the
+        lexical head's logits added, when the bundle has one)."""
+        if self.lexical is not None:
+            return self.lexical.mix(self._bow_proba(tokens), tokens)
+        return self._bow_proba(tokens)
+
+    def _bow_proba(self, tokens: list[str]) -> list[float]:
         if not self.additive:
             z = self._first_layer_columns(tokens)
             return _softmax(z / self.temperature) if self.linear else _softmax_owned(self._head(z))
@@ -363,6 +411,8 @@ class BowScorer:
             z = z / self.temperature if self.linear else self._head(z)
         e = np.exp(z - z.max(axis=1, keepdims=True))
         out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        if self.lexical is not None and len(texts):
+            out = self.lexical.mix_batch(out, [self.tokens(t) for t in texts])
         return out, known
 
     def _flat_tokens(self, texts: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
 
 from .data import read_jsonl
 from .data.generate import extra_examples
@@ -18,6 +21,7 @@ from .estimators import BowVectorizer, LogitSumClassifier, TorchBowClassifier
 from .estimators.ensemble import HIDDEN_DEFAULTS, LINEAR_DEFAULTS
 from .estimators.metrics import expected_calibration_error
 from .legacy import LEGACY_FEATURIZER
+from .lexical import LexicalHead, LexicalTable
 
 __all__ = ["PRESETS", "TrainResult", "preset_classifier", "preset_epochs", "train"]
 
@@ -103,6 +107,55 @@ class TrainResult:
     metrics: dict[str, Any]
     training: dict[str, Any]
     hyperparameters: dict[str, Any]
+    lexical: dict[str, Any] | None = None  # the lexical head (save_bundle(lexical=...)), when trained
+
+
+#: How much the lexical head's logits count beside the classifier's (docs/training.md: measured
+#: over template splits at 0.25, 0.5 and 1).
+LEXICAL_MIX = 0.25
+#: The lexical head: a linear model on the table's 256-d vectors (dense inputs: no input dropout).
+LEXICAL_HEAD: dict[str, Any] = {"hidden_size": 0, "epochs": 10, "batch_size": 64, "lr": 4e-2, "random_state": 7}
+
+
+def _word_lists(vec: BowVectorizer, texts: Sequence[str]) -> list[list[str]]:
+    markers = frozenset(getattr(vec, "slot_finders", None) or ())
+    return [[t for t in vec.analyze(text) if t not in markers] for text in texts]
+
+
+def fit_lexical_head(
+    vec: BowVectorizer,
+    clf: TorchBowClassifier | LogitSumClassifier,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    val: tuple[Sequence[str], Sequence[str]] | None,
+    mix: float = LEXICAL_MIX,
+) -> dict[str, Any]:
+    """Train a linear head on the lexical table's vectors of ``texts`` and fit the temperature of
+    the classifier's logits plus ``mix`` times the head's on ``val`` (else on ``texts``); the
+    head as :func:`~intentroute.bundle.save_bundle` takes it (``lexical=``)."""
+    table = LexicalTable.load()
+    head = TorchBowClassifier(**LEXICAL_HEAD).fit(sp.csr_matrix(table.vectors(_word_lists(vec, texts))), labels)
+    if list(head.classes_) != list(clf.classes_):
+        raise ConfigError("the lexical head and the classifier learnt different classes")
+    cal_texts, cal_labels = val if val is not None and len(val[0]) else (texts, labels)
+    base = clf.temperature_ * np.log(np.maximum(clf.predict_proba(vec.transform(cal_texts)), 1e-300))
+    z = base + mix * head._logits(sp.csr_matrix(table.vectors(_word_lists(vec, cal_texts))))
+    y = clf._encode(cal_labels)
+
+    def nll(log_t: float) -> float:
+        zt = z / math.exp(log_t)
+        zt -= zt.max(axis=1, keepdims=True)
+        return float(-(zt[np.arange(len(y)), y] - np.log(np.exp(zt).sum(axis=1))).mean())
+
+    fitted = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded")
+    return {
+        "weight": np.asarray(head.coef_, np.float32),
+        "bias": np.asarray(head.intercept_, np.float32),
+        "mix": mix,
+        "temperature": round(math.exp(float(fitted.x)), 6),
+        "table": table.name,
+        "table_sha256": table.sha256,
+    }
 
 
 def train(
@@ -114,6 +167,7 @@ def train(
     slots: dict[str, Any] | None = None,
     extra: Sequence[tuple[str, str]] = (),
     extra_weight: int = 1,
+    lexical: bool = False,
 ) -> TrainResult:
     """Train on ``intent_train.jsonl`` (scored on ``intent_val.jsonl`` every epoch, tested on
     ``intent_test.jsonl`` when present) with a preset and optional classifier overrides.
@@ -121,7 +175,9 @@ def train(
     ``extra`` ``(text, intent)`` pairs (reviewed LLM verdicts: ``intentroute review``) join the
     training examples ``extra_weight`` times each, except those whose intent the training split
     does not have and those already in it or in the validation or test split
-    (:func:`intentroute.data.generate.extra_examples`); ``training["extra"]`` counts them."""
+    (:func:`intentroute.data.generate.extra_examples`); ``training["extra"]`` counts them.
+    ``lexical``: also train a head on the lexical table's vectors (the ``[lexical]`` extra,
+    :func:`fit_lexical_head`); the metrics are then the combined model's."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     spec = PRESETS[preset]
@@ -173,16 +229,38 @@ def train(
             metrics["val_ece"] = clf.ece_after_
         else:
             metrics["val_ece"] = expected_calibration_error(clf.predict_proba(Xv), yv_idx)
+
+    def proba(texts: Sequence[str]) -> np.ndarray:
+        p: np.ndarray = clf.predict_proba(vec.transform(texts))
+        return p if head is None else head.mix_batch(p, [vec.analyze(t) for t in texts])
+
+    lexical_head, head = None, None
+    if lexical:
+        lexical_head = fit_lexical_head(vec, clf, X_tr, y_tr, val)
+        head = LexicalHead(
+            lexical_head["weight"],
+            lexical_head["bias"],
+            mix=lexical_head["mix"],
+            temperature=lexical_head["temperature"],
+            base_temperature=clf.temperature_,
+            exclude=frozenset(getattr(vec, "slot_finders", None) or ()),
+        )
+        metrics["train_seconds"] = round(time.perf_counter() - t0, 3)
+        if val is not None and val[0]:
+            pv = proba(val[0])
+            metrics["val_accuracy_with_lexical"] = round(float((clf.classes_[pv.argmax(1)] == val[1]).mean()), 6)
     if test is not None:
-        Xt = vec.transform(test[0])
         y_true = np.asarray(test[1])
-        metrics["test_accuracy"] = round(float((clf.predict(Xt) == y_true).mean()), 6)
+        pt = proba(test[0])
+        metrics["test_accuracy"] = round(float((clf.classes_[pt.argmax(1)] == y_true).mean()), 6)
+        if head is not None:
+            metrics["test_accuracy_without_lexical"] = round(
+                float((clf.predict(vec.transform(test[0])) == y_true).mean()), 6
+            )
         metrics["test_examples"] = len(test[0])
         in_known = np.isin(y_true, clf.classes_)
         if in_known.any():
-            metrics["test_ece"] = expected_calibration_error(
-                clf.predict_proba(Xt[in_known]), clf._encode(y_true[in_known])
-            )
+            metrics["test_ece"] = expected_calibration_error(pt[in_known], clf._encode(y_true[in_known]))
     training: dict[str, Any] = {
         "data": str(data),
         "preset": preset,
@@ -200,4 +278,6 @@ def train(
         except (OSError, json.JSONDecodeError):
             training["dataset"] = "dataset_summary.json unreadable"
     hp = {"preset": preset, **{k: v for k, v in clf_params.items()}}
-    return TrainResult(vec, clf, metrics, training, hp)
+    if lexical_head is not None:
+        hp["lexical"] = {"mix": lexical_head["mix"], **LEXICAL_HEAD}
+    return TrainResult(vec, clf, metrics, training, hp, lexical_head)

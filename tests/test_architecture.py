@@ -23,6 +23,7 @@ PACKAGE = Path(intentroute.__file__).parent
 #: model back as scikit-learn estimators (``bundle.py``'s ``..estimators``)
 LAZY_IMPORTS = {"torch", "openai", "matplotlib", "safetensors", "sklearn", "pyarrow", "ray"}
 LAZY_IMPORTS |= {"fastapi", "pydantic", "uvicorn"}  # (the [serve] extra)
+LAZY_IMPORTS |= {"tokenizers"}  # (the [lexical] extra)
 LAZY_RELATIVE = {("bundle.py", ".estimators")}
 
 

@@ -115,6 +115,15 @@ def test_route_all_finds_each_request_and_shares_a_named_symbol() -> None:
     assert only.intent == "cash_balance"  # two halves asking the same: one route
 
 
+def test_route_all_never_cuts_inside_a_phrase_the_rules_read_as_one() -> None:
+    for one in ("bid and ask for tsla", "what's the bid and ask on MSFT?", "pros and cons of an ira"):
+        (route,) = CASCADE.route_all(one)
+        assert route.intent == CASCADE.route(one).intent
+    first, second = CASCADE.route_all("the bid and ask on aapl, and show my positions")
+    assert (first.intent, second.meta["part"]) == ("quotes", "show my positions")
+    assert first.meta["part"] == "the bid and ask on aapl"
+
+
 @settings(max_examples=40)
 @given(
     st.text(max_size=60)

@@ -164,6 +164,11 @@ class RuleLayer:
             raise ConfigError(f"must be a number in [0, 1], got {min_score!r}", param="min_score", value=min_score)
         self.min_score = float(min_score)
         self.intents: tuple[str, ...] = tuple(dict.fromkeys(r.intent for r in self.rules))
+        #: the multi-word phrases that count for an intent, read as one unit (Cascade.route_all
+        #: does not cut an utterance inside one: "bid and ask")
+        self.phrases: frozenset[str] = frozenset(
+            r.pattern for r in self.rules if r.kind == "phrases" and r.weight > 0 and " " in r.pattern
+        )
         # One pass of an automaton over the normalised text finds every keyword and phrase (as
         # " phrase ", so only whole words match) and every string some regex cannot match without
         # (intentroute.patterns.Prefilter): a regex is searched only when one of its strings is there.

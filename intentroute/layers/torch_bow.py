@@ -378,6 +378,8 @@ class TorchBowLayer:
             "weighting": vec.weighting if vec else None,
             "slots": list(vec.slots) if vec and vec.slots else None,  # the slots marked as features
             "temperature": model.temperature if model else None,
+            # the lexical table whose vectors a head adds to the logits (train --lexical), or None
+            "lexical": model.bundle.lexical["table"] if model and model.bundle.lexical else None,
             "confidence": self.confidence,
             "confidence_in_effect": (
                 "in_scope"
