@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from intentroute import Cascade
 from intentroute.data import TemplateSet, load_templates, merge_templates, read_jsonl
 from intentroute.domains import domain_path
 from intentroute.evaluate import error_analysis
+from intentroute.tune import fit_policies
 
 
 def brokerage_templates(background: bool = True) -> TemplateSet:
@@ -18,6 +20,16 @@ def brokerage_templates(background: bool = True) -> TemplateSet:
     ``background`` is false (``intentroute generate --background brokerage``, as make model runs)."""
     base = load_templates(domain_path("brokerage", "templates.json"))
     return merge_templates(base, load_templates(domain_path("brokerage", "background.json"))) if background else base
+
+
+def recipe_cascade(configured: Cascade, layer: Any, val: tuple[list[str], list[str]]) -> Cascade:
+    """The cascade ``make model`` fits for a classifier layer: the domain's rules and policies
+    (``configured``: the domain's cascade.toml built), then ``layer`` at the threshold ``intentroute
+    tune --layer torch_bow --target oos_recall:0.8 --confidence 0.95`` fits on ``val``."""
+    labels = sorted(configured.labels or [])
+    start = Cascade([configured.layers[0], layer], configured.policies, extractor=configured.extractor, labels=labels)
+    fitted = fit_policies(start, *val, target="oos_recall:0.8", confidence=0.95, layers=["torch_bow"])
+    return Cascade(start.layers, fitted.policies, extractor=start.extractor, labels=labels)
 
 
 def in_domain_test(data: Path) -> tuple[list[str], list[str]]:

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.heldout import brokerage_templates
+from benchmarks.heldout import brokerage_templates, recipe_cascade
 from benchmarks.recipe import train_overrides
 from intentroute import Cascade, Policy
 from intentroute.bundle import save_bundle
@@ -61,7 +61,6 @@ from intentroute.layers.llm import LLMLayer
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.loop import read_review, read_traffic, review_rows, write_review
 from intentroute.train import train
-from intentroute.tune import fit_policies
 from tests.llm_server import ChatServer, Reply, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,15 +123,7 @@ def brokerage_task(folder: Path, seed: int = 7) -> Task:
     slots = load_domain("brokerage").slots
 
     def build(bundle: Path) -> Cascade:
-        layer = TorchBowLayer(bundle, confidence="in_scope")
-        start = Cascade(
-            [configured.layers[0], layer],
-            configured.policies,
-            extractor=configured.extractor,
-            labels=sorted(configured.labels or []),
-        )
-        fitted = fit_policies(start, *val, target="oos_recall:0.8", confidence=0.95, layers=["torch_bow"])
-        return Cascade(start.layers, fitted.policies, extractor=start.extractor, labels=sorted(start.labels or []))
+        return recipe_cascade(configured, TorchBowLayer(bundle, confidence="in_scope"), val)
 
     intents = sorted({y for _, y in held if y not in OUT_OF_SCOPE})
     preset = steps["train"].get("preset", "default")

@@ -35,17 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.heldout import brokerage_templates, held_out_row, in_domain_test, probe_counts
+from benchmarks.heldout import brokerage_templates, held_out_row, in_domain_test, probe_counts, recipe_cascade
 from benchmarks.recipe import train_overrides
 from benchmarks.timing import p50_us
-from intentroute import Cascade
 from intentroute.bundle import save_bundle
 from intentroute.config import build_cascade
 from intentroute.data import GeneratorConfig, generate, read_jsonl, write_dataset
 from intentroute.domains import domain_path, load_domain, load_probes, load_recipe, probe_pairs
 from intentroute.layers.torch_bow import TorchBowLayer
 from intentroute.train import PRESETS, train
-from intentroute.tune import fit_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = load_probes("brokerage")
@@ -101,24 +99,15 @@ def main() -> None:
                 bundle = folder / ("bundle-lexical" if lexical else "bundle")
                 save_bundle(bundle, result.vectorizer, result.classifier, lexical=result.lexical)
                 layer = TorchBowLayer(bundle, confidence="in_scope")
-                start = Cascade(
-                    [configured.layers[0], layer],
-                    configured.policies,
-                    extractor=configured.extractor,
-                    labels=sorted(configured.labels or []),
-                )
                 val = read_jsonl(folder / "data" / "intent_val.jsonl")
-                fitted = fit_policies(start, *val, target="oos_recall:0.8", confidence=0.95, layers=["torch_bow"])
-                cascade = Cascade(
-                    start.layers, fitted.policies, extractor=start.extractor, labels=sorted(start.labels or [])
-                )
+                cascade = recipe_cascade(configured, layer, val)
                 texts, labels = in_domain_test(folder / "data")
                 openings_clarified, short_right = probe_counts(cascade, FRAGMENTS, SHORT_REQUESTS)
                 row = {
                     "seed": seed,
                     "lexical": lexical,
                     "fragments": fragments,
-                    "threshold": fitted.policies["torch_bow"].threshold,
+                    "threshold": cascade.policies[1].threshold,
                     **held_out_row(cascade, layer, texts, labels, oos),
                     "fragments_to_clarify": openings_clarified,
                     "short_requests_right": short_right,

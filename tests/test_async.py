@@ -145,3 +145,24 @@ def test_a_classifier_answer_does_not_wait_for_llm_calls_in_flight() -> None:
             return order
 
         assert asyncio.run(main())[0] == "classifier"
+
+
+def test_the_layers_own_client_runs_on_its_worker_loop_which_ends_with_the_layer() -> None:
+    import gc
+    import threading
+
+    with ChatServer() as server:
+        server.default = Reply(200, verdict("facts", 0.9))
+        cascade = llm_cascade(server)
+        layer = cascade.layers[-1]
+
+        first = asyncio.run(cascade.aroute("tell me a story"))
+        second = asyncio.run(cascade.aroute("tell me another story"))  # another event loop, the same worker
+        assert first.layer == second.layer == "llm"
+        worker = layer._worker_loop  # type: ignore[attr-defined]
+        assert worker is not None and worker.thread.is_alive()
+        assert worker.thread.name.startswith("intentroute-llm-") and worker.thread in threading.enumerate()
+        del cascade, layer
+        gc.collect()
+        worker.thread.join(5)
+        assert not worker.thread.is_alive()  # the layer gone, its loop closed its client and ended
