@@ -311,3 +311,43 @@ def test_an_evaluation_report_shows_what_went_past_the_classifier_and_its_unknow
     assert esc["count"] == sum(r.layer == "fallback" for r in routes) and esc["count"] >= 1
     assert "blorp" in esc["unknown_words"] and "tsla" not in esc["unknown_words"]
     assert "## Escalated" in format_report(report) and "blorp (1)" in format_report(report)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "text": st.text(max_size=12) | json_values,
+                "intent": st.sampled_from([*INTENTS, "clarify"]) | json_values,
+                "confidence": st.floats(-1, 2) | json_values,
+                "source": st.just("llm") | json_values,
+                "layer": st.sampled_from(["llm", "rules", "fallback"]) | json_values,
+                "abstained": json_values,
+                "restricted_to": json_values,
+            },
+        )
+        | json_values,
+        max_size=6,
+    )
+)
+def test_reading_traffic_either_works_or_names_the_line(
+    rows: list[Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("traffic") / "log.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    try:
+        traffic = read_traffic([path], intents=INTENTS)
+    except ConfigError as exc:
+        assert str(path) in str(exc) and "line " in str(exc)
+        return
+    assert traffic.records == len(rows)
+    assert all(v.intent in INTENTS for v in traffic.verdicts.values())
+    review_rows(traffic, Echo("quotes"))
