@@ -24,6 +24,7 @@ from ._version import __version__
 from .bundle import save_bundle
 from .config import build_cascade, default_cascade
 from .data import (
+    LLM_MIN_CONFIDENCE,
     GeneratorConfig,
     format_summary,
     load_templates,
@@ -69,14 +70,27 @@ _config_option = click.option(
     help="Cascade config (.toml or .json). Default: the embedded brokerage cascade.",
 )
 
-_extra_weight_option = click.option(
-    "--extra-weight",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="How many times each --extra example is added: a reviewed real phrasing can count more than one "
-    "generated from a template.",
-)
+
+def _extra_options(split: str) -> Callable[[F], F]:
+    """``--extra`` and ``--extra-weight``, for a command whose training split is ``split``."""
+    extra = click.option(
+        "--extra",
+        "extra_files",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        multiple=True,
+        help=f"JSONL of labelled examples ({{'text', 'intent'}}) added to {split}: intentroute review's "
+        "accepted rows, the LLM layer's verdict log, real labelled messages (never one in the validation or "
+        "test split, never an abstention). May be repeated.",
+    )
+    weight = click.option(
+        "--extra-weight",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="How many times each --extra example is added: a reviewed real phrasing can count more than one "
+        "generated from a template.",
+    )
+    return lambda fn: extra(weight(fn))
 
 
 def _read_extra(files: tuple[Path, ...]) -> list[tuple[str, str]]:
@@ -88,7 +102,7 @@ def _read_extra(files: tuple[Path, ...]) -> list[tuple[str, str]]:
             "not_accepted": "not accepted in review",
             "abstained": "abstentions or the fallback",
             "restricted": "answers to restricted questions",
-            "low_confidence": "verdicts below confidence 0.5",
+            "low_confidence": f"verdicts below confidence {LLM_MIN_CONFIDENCE:g}",
         }
         said = ", ".join(f"{v} {names[k]}" for k, v in left.items())
         click.echo(f"--extra: {len(extra)} of {report['rows']} rows are labels ({said} left out)", err=True)
@@ -366,16 +380,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     show_default=True,
     help="Share of examples given one typing error.",
 )
-@click.option(
-    "--extra",
-    "extra_files",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    multiple=True,
-    help="JSONL of labelled examples ({'text', 'intent'}) added to the training split: intentroute review's "
-    "accepted rows, the LLM layer's verdict log, real labelled messages (never one in the validation or test "
-    "split, never an abstention). May be repeated.",
-)
-@_extra_weight_option
+@_extra_options("the training split")
 @click.option(
     "--background",
     "background",
@@ -499,16 +504,7 @@ def generate(
     help="A domain (embedded name or folder) whose slots (symbol, account, ...) become features: a marker "
     "token per slot its extractor finds in an utterance. The brokerage bundle is trained with them.",
 )
-@click.option(
-    "--extra",
-    "extra_files",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    multiple=True,
-    help="JSONL of labelled examples added to --data's training split: intentroute review's accepted rows, "
-    "the LLM layer's verdict log (never one in the validation or test split, never an abstention). May be "
-    "repeated.",
-)
-@_extra_weight_option
+@_extra_options("--data's training split")
 @click.option(
     "--lexical",
     is_flag=True,
@@ -793,7 +789,7 @@ def tune(
 @click.option(
     "--min-confidence",
     type=click.FloatRange(0, 1),
-    default=0.5,
+    default=LLM_MIN_CONFIDENCE,
     show_default=True,
     help="--accept-all leaves rows below this LLM confidence pending (the LLM layer's default threshold).",
 )

@@ -144,18 +144,14 @@ def error_analysis(
         ]
         out["errors_in_top_groups"] = sum(len(idx) for _, idx in ranked[:top])
     if getattr(model, "vocab", None) is not None:  # (a hashing vectorizer has a feature for every word)
-
-        def unknown(text: str) -> set[str]:
-            return unknown_in_text(text, model)
-
-        unknown_in = [unknown(texts[i]) for i in wrong]
+        unknown_in = [unknown_in_text(texts[i], model) for i in wrong]
         wrong_set = set(wrong)
         right = [i for i in range(len(gold)) if i not in wrong_set]
         words = Counter(w for found in unknown_in for w in found)
         out["unknown_words"] = dict(words.most_common(top))
         out["errors_with_unknown_word"] = round(sum(bool(u) for u in unknown_in) / len(wrong), 4) if wrong else None
         out["right_with_unknown_word"] = (
-            round(sum(bool(unknown(texts[i])) for i in right) / len(right), 4) if right else None
+            round(sum(bool(unknown_in_text(texts[i], model)) for i in right) / len(right), 4) if right else None
         )
     return out
 

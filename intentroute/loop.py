@@ -27,9 +27,10 @@ from typing import Any, TypeGuard
 
 from ._io import atomic_write_bytes
 from .data.generate import text_key
-from .data.jsonl import ACCEPTED, REVIEW_STATES, json_lines
+from .data.jsonl import ACCEPTED, LLM_MIN_CONFIDENCE, REVIEW_STATES, json_lines
 from .errors import ConfigError
 from .evaluate import unknown_words
+from .types import CLARIFY
 
 #: The name a route decided by no layer carries (``Route.layer`` of the cascade's fallback).
 FALLBACK_LAYER = "fallback"
@@ -87,7 +88,7 @@ def read_traffic(
     *,
     intents: Sequence[str] | None = None,
     llm_layer: str = "llm",
-    fallback: str = "clarify",
+    fallback: str = CLARIFY,
     text_field: str = "text",
     prefix: str = "",
 ) -> Traffic:
@@ -157,7 +158,7 @@ def review_rows(
     *,
     existing: Sequence[dict[str, Any]] = (),
     accept_all: bool = False,
-    min_confidence: float = 0.5,
+    min_confidence: float = LLM_MIN_CONFIDENCE,
 ) -> list[dict[str, Any]]:
     """The review file's rows: one per text the LLM labelled.
 

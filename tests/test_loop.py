@@ -32,6 +32,10 @@ SLANG = {  # words no brokerage template has, and what they mean
 }
 
 
+def write_jsonl(path: Path, rows: list[Any]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
 def teacher(body: Any) -> Reply:
     """The true label of a known text, "none" for anything else, a refusal for a rude one."""
     text = body["messages"][-1]["content"]
@@ -110,7 +114,7 @@ def test_accept_all_leaves_low_confidence_pending_and_a_majority_label_wins(tmp_
         {"text": "What is my dough?", "intent": "facts", "confidence": 0.95, "source": "llm"},
         {"text": "stash", "intent": "account_value", "confidence": 0.3, "source": "llm"},
     ]
-    log.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    write_jsonl(log, lines)
     rows = review_rows(read_traffic([log], intents=INTENTS), Echo(None), accept_all=True)
     dough = next(r for r in rows if r["text"] == "what is my dough")
     assert dough["intent"] == "cash_balance" and dough["labels"] == {"cash_balance": 2, "facts": 1}
@@ -175,7 +179,7 @@ def test_routed_records_count_per_layer_and_only_the_llms_answers_become_rows(tm
         {"text": "yo whats my dough situation", "intent": "cash_balance", "confidence": 0.9, "layer": "llm"},
         {"text": "sing me a song", "intent": "clarify", "confidence": 0.0, "layer": "fallback"},
     ]
-    routed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(routed, records)
     traffic = read_traffic([routed], intents=INTENTS)
     view = traffic_view(traffic)
     assert view["per_layer"] == {"rules": 0.25, "torch_bow": 0.25, "llm": 0.25, "fallback": 0.25}
@@ -209,7 +213,7 @@ def test_extra_rows_never_include_an_abstention_a_restricted_or_unaccepted_answe
     rows: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     path = tmp_path_factory.mktemp("extra") / "rows.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    write_jsonl(path, rows)
     pairs, report = read_extra([path])
     usable = [
         (r["text"], r["intent"])
@@ -342,7 +346,7 @@ def test_reading_traffic_either_works_or_names_the_line(
     rows: list[Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     path = tmp_path_factory.mktemp("traffic") / "log.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    write_jsonl(path, rows)
     try:
         traffic = read_traffic([path], intents=INTENTS)
     except ConfigError as exc:

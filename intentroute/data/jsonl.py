@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..types import CLARIFY
 
 __all__ = ["json_lines", "read_extra", "read_jsonl", "read_jsonl_rows"]
 
@@ -100,7 +101,7 @@ def read_extra(paths: Any) -> tuple[list[tuple[str, str]], dict[str, int]]:
                     f"line {n}: review must be one of {', '.join(REVIEW_STATES)}, got {review!r}", source=str(p)
                 )
             intent = row.get("intent")
-            if intent is None or intent == "clarify" or row.get("abstained"):
+            if intent is None or intent == CLARIFY or row.get("abstained"):
                 report["abstained"] += 1
                 continue
             if not isinstance(intent, str) or not intent.strip():
