@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from typing import Any, Literal
 
 from .errors import ConfigError, LayerUnavailable
+from .pacing import fair_share
 from .protocol import Extractor, RouterLayer
 from .types import CLARIFY, Candidate, LayerResult, Policy, Route, TraceStep, ranked
 from .validation import is_number
@@ -113,6 +114,9 @@ def _trace_of(route: Route) -> Callable[[], tuple[TraceStep, ...]]:
     """A route's trace, read when the new route's is (not built before)."""
     return lambda: route.trace
 
+
+ASYNC_CHUNK = 32
+"""Texts :meth:`Cascade.aroute_batch` routes inline per turn on the event loop (about 1 ms of work)."""
 
 #: batches at least this long run with the cyclic garbage collector paused (see route_batch)
 GC_PAUSE_MIN = 256
@@ -209,6 +213,13 @@ async def _acall_route(layer: RouterLayer, text: str, within: frozenset[str] | N
     if not isinstance(result, LayerResult):
         return _Outcome(None, micros, f"returned {type(result).__name__}, not a LayerResult")
     return _Outcome(_restricted(result, within) if within is not None else result, micros, None)
+
+
+def _is_async(layer: RouterLayer, within: frozenset[str] | None) -> bool:
+    """Whether :func:`_acall_route` awaits the layer (it has ``aroute``, or ``aroute_within``)."""
+    return getattr(layer, "aroute", None) is not None or (
+        within is not None and getattr(layer, "aroute_within", None) is not None
+    )
 
 
 def _restricted(result: LayerResult, within: frozenset[str]) -> LayerResult:
@@ -434,11 +445,14 @@ class Cascade:
         text, truncated, within = self._start(text, allowed, exclude)
         steps: list[_Step] = []
         for layer, policy in zip(self.layers, self.policies, strict=True):
+            await fair_share()  # (many calls at once take turns with the loop's other work)
             out = await _acall_route(layer, text, within)
             steps.append((layer.name, policy, out))
             if self._accepts(policy, out.result):
                 assert out.result is not None
+                await fair_share()
                 return self._finish(text, layer.name, out.result, steps, truncated, within=within)
+        await fair_share()
         return self._fall_back_one(text, steps, truncated, within)
 
     async def aroute_batch(
@@ -446,26 +460,39 @@ class Cascade:
     ) -> list[Route]:
         """:meth:`route_batch` for an event loop: the same answers. Each layer sees the texts no
         earlier layer decided; a layer with ``aroute`` gets them all concurrently (its own cap
-        bounds its requests), the others their batch path, inline."""
+        bounds its requests), the others their batch path, inline, :data:`ASYNC_CHUNK` texts at
+        a time taking turns with the loop's other work (:mod:`intentroute.pacing`)."""
         if isinstance(texts, str):
             raise TypeError("aroute_batch takes a sequence of strings, got a single str; use aroute(text)")
         within = None if allowed is None and exclude is None else self._within(allowed, exclude)
         prepared, truncated = self._prepare(texts)
+        if not any(_is_async(layer, within) for layer in self.layers):  # all inline: route_batch, a chunk a turn
+            routes: list[Route] = []
+            with _collector_paused(len(prepared)):  # (as route_batch: the answers kept until the end)
+                for a in range(0, len(prepared), ASYNC_CHUNK):
+                    await fair_share()
+                    routes += self.route_batch(list(texts[a : a + ASYNC_CHUNK]), allowed=allowed, exclude=exclude)
+            return routes
         steps: list[list[_Step]] = [[] for _ in prepared]
         accepted: dict[int, tuple[str, LayerResult]] = {}
         pending = list(range(len(prepared)))
         for layer, policy in zip(self.layers, self.policies, strict=True):
             if not pending:
                 break
-            asynchronous = getattr(layer, "aroute_within" if within is not None else "aroute", None) or getattr(
-                layer, "aroute", None
-            )
-            if asynchronous is not None:
+            if _is_async(layer, within):
                 outcomes = list(await asyncio.gather(*(_acall_route(layer, prepared[i], within) for i in pending)))
-            else:
-                outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
+            else:  # (inline, a few dozen texts per turn on the loop)
+                outcomes = []
+                for a in range(0, len(pending), ASYNC_CHUNK):
+                    await fair_share()
+                    outcomes += _call_batch(layer, [prepared[i] for i in pending[a : a + ASYNC_CHUNK]], within)
             pending = self._absorb(layer.name, policy, pending, outcomes, steps, accepted)
-        return self._settle(prepared, truncated, steps, accepted, pending, within)
+        routes = []
+        for a in range(0, len(prepared), ASYNC_CHUNK):
+            await fair_share()
+            part = range(a, min(a + ASYNC_CHUNK, len(prepared)))
+            routes += self._settle(prepared, truncated, steps, accepted, pending, within, part)
+        return routes
 
     def route_all(
         self, text: str, *, allowed: Iterable[str] | None = None, exclude: Iterable[str] | None = None
@@ -609,24 +636,25 @@ class Cascade:
         accepted: dict[int, tuple[str, LayerResult]],
         pending: list[int],
         within: frozenset[str] | None,
+        part: range | None = None,
     ) -> list[Route]:
-        """Every text's route: its accepted answer or the fallback, with its parameters extracted
-        through the extractor's batch path when it has one."""
-        fallen = {i: self._best_answer(steps[i]) for i in pending}
+        """Every text's route (those in ``part`` only, when given): its accepted answer or the
+        fallback, with its parameters extracted through the extractor's batch path when it has one."""
+        part = range(len(prepared)) if part is None else part
+        fallen = {i: self._best_answer(steps[i]) for i in pending if i in part}
         intents = [
-            accepted[i][1].candidates[0].intent if i in accepted else self._fallen_intent(fallen[i])
-            for i in range(len(prepared))
+            accepted[i][1].candidates[0].intent if i in accepted else self._fallen_intent(fallen[i]) for i in part
         ]
-        extractions = self._extract_all(intents, prepared)
+        extractions = self._extract_all(intents, prepared[part.start : part.stop])
         routes = []
-        for i, text in enumerate(prepared):
+        for i, extraction in zip(part, extractions, strict=True):
             if i in accepted:
                 name, res = accepted[i]
                 routes.append(
-                    self._finish(text, name, res, steps[i], truncated[i], extraction=extractions[i], within=within)
+                    self._finish(prepared[i], name, res, steps[i], truncated[i], extraction=extraction, within=within)
                 )
             else:
-                routes.append(self._fall_back(text, steps[i], truncated[i], fallen[i], extractions[i], within))
+                routes.append(self._fall_back(prepared[i], steps[i], truncated[i], fallen[i], extraction, within))
         return routes
 
     def _trace(self, steps: list[_Step], within: frozenset[str] | None = None) -> Callable[[], tuple[TraceStep, ...]]:

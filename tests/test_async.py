@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 import intentroute
 from intentroute.cascade import Cascade
 from intentroute.layers.llm import LLMLayer
@@ -147,22 +149,78 @@ def test_a_classifier_answer_does_not_wait_for_llm_calls_in_flight() -> None:
         assert asyncio.run(main())[0] == "classifier"
 
 
-def test_the_layers_own_client_runs_on_its_worker_loop_which_ends_with_the_layer() -> None:
+def test_the_layers_own_client_is_one_per_event_loop_paced_and_dropped_with_its_loop() -> None:
     import gc
-    import threading
 
     with ChatServer() as server:
         server.default = Reply(200, verdict("facts", 0.9))
         cascade = llm_cascade(server)
         layer = cascade.layers[-1]
+        clients = []
 
-        first = asyncio.run(cascade.aroute("tell me a story"))
-        second = asyncio.run(cascade.aroute("tell me another story"))  # another event loop, the same worker
-        assert first.layer == second.layer == "llm"
-        worker = layer._worker_loop  # type: ignore[attr-defined]
-        assert worker is not None and worker.thread.is_alive()
-        assert worker.thread.name.startswith("intentroute-llm-") and worker.thread in threading.enumerate()
-        del cascade, layer
+        async def ask(text: str) -> str:
+            route = await cascade.aroute(text)
+            state = layer._loops[asyncio.get_running_loop()]  # type: ignore[attr-defined]
+            clients.append(state.client)
+            hooks = state.client._client.event_hooks  # (the SDK's HTTP client: paced sending and reading)
+            assert hooks["request"] and hooks["response"]
+            return route.layer
+
+        assert asyncio.run(ask("tell me a story")) == "llm"
+        assert asyncio.run(ask("tell me another story")) == "llm"  # another loop: its own client
+        assert clients[0] is not clients[1]
+        clients.clear()
         gc.collect()
-        worker.thread.join(5)
-        assert not worker.thread.is_alive()  # the layer gone, its loop closed its client and ended
+        assert len(layer._loops) == 0  # type: ignore[attr-defined]  # (the loops gone, their clients with them)
+
+
+def test_a_long_aroute_batch_takes_turns_with_the_loop_and_answers_as_route_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+
+    from intentroute import cascade as cascade_module
+    from intentroute import pacing
+
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 25)] + ["show my positions " * 2000]
+    restricted = {"allowed": ["quotes", "positions", "cash_balance"]}
+
+    def answers(routes: list[intentroute.Route]) -> list[dict[str, object]]:
+        out = []
+        for route in routes:
+            d = route.to_dict()
+            for step in d["trace"]:
+                step.pop("micros")  # (how long each layer took: the only thing that may differ)
+            out.append(d)
+        return out
+
+    expected = answers(CASCADE.route_batch(texts))
+    expected_restricted = answers(CASCADE.route_batch(texts, **restricted))
+    ticks = {"now": 0.0}
+
+    def perf_counter() -> float:  # (every look at the clock finds the slice spent: a turn per chunk)
+        ticks["now"] += 1.0
+        return ticks["now"]
+
+    monkeypatch.setattr(pacing, "time", types.SimpleNamespace(perf_counter=perf_counter))
+
+    async def main() -> tuple[list[dict[str, object]], list[dict[str, object]], int]:
+        loop = asyncio.get_running_loop()
+        turns = {"other": 0, "done": False}
+
+        def other_work() -> None:  # (once per loop iteration while the batch runs)
+            turns["other"] += 1
+            if not turns["done"]:
+                loop.call_soon(other_work)
+
+        loop.call_soon(other_work)
+        got = answers(await CASCADE.aroute_batch(texts))
+        got_restricted = answers(await CASCADE.aroute_batch(texts, **restricted))
+        turns["done"] = True
+        return got, got_restricted, turns["other"]
+
+    got, got_restricted, other = asyncio.run(main())
+    assert got == expected and got_restricted == expected_restricted
+    assert got[-1]["meta"]["truncated"] is True
+    chunks = -(-len(texts) // cascade_module.ASYNC_CHUNK)
+    assert other >= 2 * chunks - 2  # the loop's other work ran between the chunks

@@ -19,13 +19,12 @@ import asyncio
 import importlib.util
 import json
 import logging
-import os
 import re
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ..domains import DEFAULT_DOMAIN, load_domain
 from ..env import env_str
 from ..errors import ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
+from ..pacing import fair_share
 from ..text import normalize
 from ..types import Candidate, LayerResult
 from ..validation import is_number
@@ -119,61 +119,19 @@ def parse_verdict(content: str | None, intents: Sequence[str]) -> tuple[str | No
 @dataclass
 class _LoopState:
     """The async path's state in one event loop (asyncio objects belong to the loop they run in):
-    the questions in flight, and a client given to the layer (``async_client=``) with its cap;
-    ``client`` is ``None`` when the layer's own client, on its :class:`_Worker`, asks."""
+    its client (the layer's own, made for this loop, or the one given as ``async_client=``), the
+    cap on its requests, and the questions in flight."""
 
-    loop: asyncio.AbstractEventLoop
     client: Any
-    cap: asyncio.Semaphore | None
+    own: bool
+    cap: asyncio.Semaphore
     flights: dict[str, asyncio.Future[LayerResult]]
 
 
-class _Worker:
-    """The layer's own ``AsyncOpenAI`` client on an event loop of its own, in a daemon thread.
-
-    The SDK and its HTTP stack spend about 2 ms of CPU on each request; on the caller's event
-    loop, requests started or answered together ran back to back and held that loop for tens of
-    milliseconds. Here the caller's loop only hands the question over and awaits the answer
-    (``asyncio.run_coroutine_threadsafe``; cancelling the caller's task cancels the request).
-    One worker per layer and process: its concurrency cap holds across every caller loop.
-    """
-
-    def __init__(self, make_client: Callable[[], Any], cap: int, name: str) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        made: list[Any] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            try:
-                made.append(make_client())
-                made.append(asyncio.Semaphore(cap))
-            finally:
-                ready.set()
-            try:
-                self.loop.run_forever()
-            finally:
-                self.loop.close()
-
-        self.thread = threading.Thread(target=run, name=f"intentroute-llm-{name}-loop", daemon=True)
-        self.thread.start()
-        ready.wait()
-        if len(made) != 2:
-            raise LayerUnavailable(f"llm layer {name!r}: the async client could not be made")
-        self.client, self.cap = made
-
-    def stop(self) -> None:
-        """Close the client's connections and end the thread (when its layer is collected)."""
-
-        async def shutdown() -> None:
-            try:
-                await self.client.close()
-            finally:
-                self.loop.stop()
-
-        if self.thread.is_alive() and not self.loop.is_closed():
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+async def _take_turn(_: Any) -> None:
+    """The own client's HTTP hooks: sending a request and reading an answer take turns with the
+    loop's other work (:func:`fair_share`), behind routing."""
+    await fair_share(background=True)
 
 
 class LLMLayer:
@@ -263,8 +221,8 @@ class LLMLayer:
             )
         self.max_concurrency = int(max_concurrency)
         self._async_client = async_client
-        self._loops: dict[int, _LoopState] = {}  # the async path's flights (and a given client), per event loop
-        self._worker_loop: _Worker | None = None  # the own async client's loop thread (made on first use)
+        # the async path's client, cap and flights, per event loop (dropped with the loop)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         if structured not in (True, False, "auto"):
             raise ConfigError(
                 f"must be true, false or 'auto', got {structured!r}", param="structured", value=structured
@@ -484,11 +442,12 @@ class LLMLayer:
         return self._route(text, frozenset(allowed) & frozenset(self.intents))
 
     async def aroute(self, text: str) -> LayerResult:
-        """:meth:`route` for an event loop: the request goes through ``openai.AsyncOpenAI`` (on the
-        layer's own worker loop, :class:`_Worker`; a given ``async_client`` on the caller's) with
-        the same timeout, deadline, retries and cache, at most ``max_concurrency`` at a time per
-        layer (per layer and loop for a given client), identical questions asked once. Cancelling
-        the caller cancels its request; a cancelled or failed request is never cached."""
+        """:meth:`route` for an event loop: the request goes through ``openai.AsyncOpenAI`` (one
+        client per loop, or the ``async_client`` given) with the same timeout, deadline, retries
+        and cache, at most ``max_concurrency`` at a time per layer and loop, identical questions
+        asked once. Sending a request and reading its answer take turns with the loop's other
+        work (:mod:`intentroute.pacing`). Cancelling the caller cancels its request; a cancelled
+        or failed request is never cached."""
         return await self._aroute(text, None)
 
     async def aroute_within(self, text: str, allowed: frozenset[str]) -> LayerResult:
@@ -516,34 +475,29 @@ class LLMLayer:
         return LayerResult(cached.candidates, evidence=cached.evidence, meta={**cached.meta, "cached": True})
 
     def _loop_state(self) -> _LoopState | None:
-        """This event loop's questions in flight, and the client given to the layer with its cap
-        (None: no async client can be made, e.g. only a sync client was given)."""
+        """This event loop's client, cap and questions in flight (None: no async client can be
+        made, e.g. only a sync client was given)."""
         loop = asyncio.get_running_loop()
-        state = self._loops.get(id(loop))
-        if state is None or state.loop is not loop:
+        state = self._loops.get(loop)
+        if state is None:
             client = self._async_client
-            if client is None and not self._client_is_own:
-                return None
-            cap = asyncio.Semaphore(self.max_concurrency) if client is not None else None
-            state = self._loops[id(loop)] = _LoopState(loop, client, cap, {})
-        return state
-
-    def _worker(self) -> _Worker:
-        """The layer's worker loop (made on first use, and again in a forked child)."""
-        with self._lock:
-            worker = self._worker_loop
-            if worker is None or worker.pid != os.getpid() or not worker.thread.is_alive():
+            own = client is None and self._client_is_own
+            if own:
                 import openai
 
-                # (values, not the layer: the thread must not keep its layer alive)
-                api_key, base_url, timeout = self.api_key or "not-needed", self.base_url, self.timeout
-
-                def make() -> Any:
-                    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
-
-                worker = self._worker_loop = _Worker(make, self.max_concurrency, self.name)
-                weakref.finalize(self, worker.stop)  # (a reloaded cascade's layers leave no thread behind)
-            return worker
+                # (the SDK's default HTTP client, with hooks that pace its work on this loop)
+                http = getattr(openai, "DefaultAsyncHttpx2Client", None) or openai.DefaultAsyncHttpxClient
+                client = openai.AsyncOpenAI(
+                    api_key=self.api_key or "not-needed",
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    max_retries=0,
+                    http_client=http(event_hooks={"request": [_take_turn], "response": [_take_turn]}),
+                )
+            if client is None:
+                return None
+            state = self._loops[loop] = _LoopState(client, own, asyncio.Semaphore(self.max_concurrency), {})
+        return state
 
     async def _aroute(self, text: str, allowed: frozenset[str] | None) -> LayerResult:
         if self.unavailable_reason is not None:
@@ -570,19 +524,12 @@ class LLMLayer:
                     raise  # this caller was cancelled
                 return LayerResult(meta={"reason": "the same question's request was cancelled"})
             return LayerResult(shared.candidates, evidence=shared.evidence, meta={**shared.meta, "shared": True})
-        flight = state.loop.create_future()
+        flight = asyncio.get_running_loop().create_future()
         state.flights[key] = flight
         try:
             t0 = time.monotonic()
-            if state.client is not None:  # a client given to the layer: on this loop
-                assert state.cap is not None
-                response, attempts, error = await self._acall(state.client, state.cap, text, allowed, own=False)
-            else:  # the layer's own: on its worker loop, this loop free meanwhile
-                worker = self._worker()
-                call = self._acall(worker.client, worker.cap, text, allowed, own=True)
-                response, attempts, error = await asyncio.wrap_future(
-                    asyncio.run_coroutine_threadsafe(call, worker.loop)
-                )
+            response, attempts, error = await self._acall(state, text, allowed)
+            await fair_share(background=True)
             result = self._verdict(response, attempts, error, t0, text, key, allowed)
             flight.set_result(result)
             return result
@@ -591,11 +538,9 @@ class LLMLayer:
                 flight.cancel()  # (cancelled or failed: the followers stop waiting; nothing cached)
             state.flights.pop(key, None)
 
-    async def _acall(
-        self, client: Any, cap: asyncio.Semaphore, text: str, allowed: frozenset[str] | None, *, own: bool
-    ) -> tuple[Any, int, str | None]:
+    async def _acall(self, state: _LoopState, text: str, allowed: frozenset[str] | None) -> tuple[Any, int, str | None]:
         """:meth:`_call` on the event loop: the deadline bounds the whole call, the wait for a
-        free request slot included."""
+        free request slot and for a turn on the loop included."""
         start = time.monotonic()
         attempts = 0
         last = "no attempt"
@@ -606,10 +551,11 @@ class LLMLayer:
             attempts += 1
             kwargs = self._request(text, allowed, min(self.timeout, remaining))
             try:
-                async with asyncio.timeout(remaining), cap:
+                async with asyncio.timeout(remaining), state.cap:
+                    await fair_share(background=True)
                     with self._lock:
                         self.calls += 1
-                    return await self._create(client, kwargs, own=own), attempts, None
+                    return await self._create(state.client, kwargs, own=state.own), attempts, None
             except TimeoutError:
                 return None, attempts, f"deadline of {self.deadline:g}s reached while the server was still answering"
             except Exception as exc:
