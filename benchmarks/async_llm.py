@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import intentroute
@@ -36,24 +39,63 @@ async def ticker(stalls: list[float], stop: asyncio.Event) -> None:
         stalls.append(time.perf_counter() - t0 - 0.001)
 
 
-async def run(cascade: Cascade, calls: int) -> tuple[float, list[float], list[float], int]:
+@contextlib.contextmanager
+def collector_passes() -> Iterator[list[float]]:
+    """The seconds each pass of the garbage collector takes within the block."""
+    passes: list[float] = []
+    began = [0.0]
+
+    def collector(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            passes.append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(collector)
+    try:
+        yield passes
+    finally:
+        gc.callbacks.remove(collector)
+
+
+async def run(cascade: Cascade, calls: int) -> tuple[float, list[float], list[float], int, float]:
     stop = asyncio.Event()
     stalls: list[float] = []
     tick = asyncio.create_task(ticker(stalls, stop))
-    t0 = time.perf_counter()
-    llm = [asyncio.create_task(cascade.aroute(f"tell me a story number {i}")) for i in range(calls)]
-    fast: list[float] = []
-    await asyncio.sleep(0.02)
-    for text in ["what's my cash balance", "how did AAPL do this year", "show my positions"] * 30:
-        a = time.perf_counter()
-        await cascade.aroute(text)
-        fast.append((time.perf_counter() - a) * 1e6)
-        await asyncio.sleep(0)
-    routes = await asyncio.gather(*llm)
-    seconds = time.perf_counter() - t0
-    stop.set()
-    await tick
-    return seconds, stalls, fast, sum(r.layer == "llm" for r in routes)
+    with collector_passes() as passes:
+        t0 = time.perf_counter()
+        llm = [asyncio.create_task(cascade.aroute(f"tell me a story number {i}")) for i in range(calls)]
+        fast: list[float] = []
+        await asyncio.sleep(0.02)
+        for text in ["what's my cash balance", "how did AAPL do this year", "show my positions"] * 30:
+            a = time.perf_counter()
+            await cascade.aroute(text)
+            fast.append((time.perf_counter() - a) * 1e6)
+            await asyncio.sleep(0)
+        routes = await asyncio.gather(*llm)
+        seconds = time.perf_counter() - t0
+        stop.set()
+        await tick
+    return seconds, stalls, fast, sum(r.layer == "llm" for r in routes), max(passes, default=0.0)
+
+
+async def bare_http(url: str, layer: LLMLayer, calls: int, cap: int) -> float:
+    """Seconds for ``calls`` requests of the same body with a bare httpx client, ``cap`` at a time:
+    the floor the HTTP stack and the server set, with no SDK and no cascade."""
+    import httpx
+
+    body = {k: v for k, v in layer._request("tell me a story", None, 30).items() if k != "timeout"}
+    slots = asyncio.Semaphore(cap)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=cap), timeout=30) as client:
+
+        async def one() -> None:
+            async with slots:
+                (await client.post(f"{url}/chat/completions", json=body)).json()
+
+        await one()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(calls)))
+        return time.perf_counter() - t0
 
 
 async def cancel(cascade: Cascade, server: ChatServer, port: int) -> tuple[int, int, str]:
@@ -82,6 +124,23 @@ with ChatServer() as server:
 """
 
 
+async def batch(cascade: Cascade, texts: list[str]) -> tuple[float, list[float], float]:
+    """``aroute_batch`` of ``texts`` (every layer inline) while the ticker runs: seconds, stalls,
+    and the longest pass of the garbage collector meanwhile."""
+    stop = asyncio.Event()
+    stalls: list[float] = []
+    tick = asyncio.create_task(ticker(stalls, stop))
+    await asyncio.sleep(0.005)
+    with collector_passes() as passes:
+        t0 = time.perf_counter()
+        routes = await cascade.aroute_batch(texts)
+        seconds = time.perf_counter() - t0
+        stop.set()
+        await tick
+        del routes
+    return seconds, stalls, max(passes, default=0.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=200)
@@ -100,11 +159,11 @@ def main() -> None:
         layer = LLMLayer(base_url=url, api_key="sk-bench", max_concurrency=args.cap, cache_size=0)
         cascade = Cascade([*base.layers, layer], [*base.policies, Policy(0.5)], extractor=base.extractor)
 
-        async def measured() -> tuple[float, list[float], list[float], int]:
+        async def measured() -> tuple[float, list[float], list[float], int, float]:
             await cascade.aroute("a first question, to warm up")  # (imports the SDK, opens the client)
             return await run(cascade, args.calls)
 
-        seconds, stalls, fast, answered = asyncio.run(measured())
+        seconds, stalls, fast, answered, collected = asyncio.run(measured())
         p99 = sorted(stalls)[int(0.99 * len(stalls))]
         late = sum(1 for x in stalls if x > 0.005)
         print(f"{args.calls} concurrent aroute calls, LLM answering in {args.delay:g} s, cap {args.cap}:")
@@ -114,7 +173,8 @@ def main() -> None:
         )
         print(
             f"  event loop's largest stall {max(stalls) * 1000:.1f} ms (p99 {p99 * 1000:.2f} ms, "
-            f"{len(stalls)} ticks, {late} of them over 5 ms)"
+            f"{len(stalls)} ticks, {late} of them over 5 ms); the garbage collector's longest pass "
+            f"{collected * 1000:.1f} ms"
         )
         print(
             f"  classifier-decided aroute while the LLM calls were in flight: p50 "
@@ -124,6 +184,8 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=args.cap) as pool:
             list(pool.map(cascade.route, [f"a sync story number {i}" for i in range(args.calls)]))
         print(f"  the same with route() in {args.cap} threads: {time.perf_counter() - t0:.2f} s")
+        floor = asyncio.run(bare_http(url, layer, args.calls, args.cap))
+        print(f"  the same requests from a bare httpx client, {args.cap} at a time (no SDK, no cascade): {floor:.2f} s")
     finally:
         proc.kill()
     with ChatServer() as server:  # (here: the test needs to see the server's requests in flight)
@@ -136,6 +198,21 @@ def main() -> None:
             f"100 in-flight aroute calls cancelled: open connections after {open_now}, pending tasks {pending}, "
             f"next call answered by {layer_after}"
         )
+    phrasings = ["what's my cash balance", "how did AAPL do this year", "show my positions", "price of msft", "hi"]
+    texts = [f"{t} {i}" for i, t in enumerate(phrasings * 1000)]
+    t0 = time.perf_counter()
+    base.route_batch(texts)
+    sync = time.perf_counter() - t0
+    seconds, stalls, collected = asyncio.run(batch(base, texts))
+    print(
+        f"aroute_batch of {len(texts):,} utterances (the default cascade, all inline): {len(texts) / seconds:,.0f}/s "
+        f"(route_batch {len(texts) / sync:,.0f}/s, which holds the loop {sync * 1000:.0f} ms)"
+    )
+    print(
+        f"  event loop's stalls meanwhile: median {statistics.median(stalls) * 1000:.1f} ms, largest "
+        f"{max(stalls) * 1000:.1f} ms ({len(stalls)} ticks); the garbage collector's longest pass "
+        f"{collected * 1000:.1f} ms (paused during the batch, as in route_batch)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ would wait for all of them: 200 × 100 µs is a 20 ms stall.
 one arriving once the slice has lasted :data:`SLICE_SECONDS` waits, in order of arrival, for a
 turn in a later iteration (it resumes after what the loop already had waiting, the other
 coroutines' I/O included). A call alone on its loop never waits. Work that can wait a little
-(``background=True``: an LLM request about to be sent, or an answer about to be read) queues
-behind routing, so an utterance the classifier decides is not held up by a burst of LLM requests.
+(``background=True``: the LLM layer's HTTP steps, a request about to be sent or an answer's body
+being read) queues behind routing, so an utterance the classifier decides is not held up by a
+burst of LLM requests; one background waiter is let through per turn, so it is never starved.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import weakref
 from collections import deque
 
-SLICE_SECONDS = 0.001
+SLICE_SECONDS = 0.0005
 """Inline work one event-loop iteration may run before coroutines arriving later wait."""
 
 BACKGROUND_SHARE = 0.5

@@ -113,9 +113,9 @@ def create_app(cascade: Any = None, *, config: str | Path | None = None, max_bod
 
     @app.post("/route/all", response_model=models["answers"], response_model_exclude_none=True)
     async def route_all(body: RouteRequest) -> dict[str, Any]:  # type: ignore[valid-type]
-        """One route per request the utterance makes (``Cascade.route_all``)."""
+        """One route per request the utterance makes (``Cascade.aroute_all``)."""
         b: Any = body
-        routes = await asyncio.to_thread(cascade.route_all, b.text, allowed=b.allowed, exclude=b.exclude)
+        routes = await cascade.aroute_all(b.text, allowed=b.allowed, exclude=b.exclude)
         return {"routes": [r.to_dict(trace=b.trace) for r in routes]}
 
     @app.get("/status")

@@ -101,9 +101,11 @@ def test_the_deadline_bounds_an_async_route() -> None:
         assert route.intent == "clarify" and "deadline" in route.trace[-1].reason
 
 
-def test_cancelled_routes_leave_no_connection_no_task_and_no_cache_entry() -> None:
+@pytest.mark.parametrize("reading", [False, True], ids=["waiting for the answer", "reading its body"])
+def test_cancelled_routes_leave_no_connection_no_task_and_no_cache_entry(reading: bool) -> None:
     with ChatServer() as server:
-        server.default = Reply(200, verdict("facts", 0.9), delay=1.0)
+        # (reading: the headers come at once, then the body a byte every 20 ms)
+        server.default = Reply(200, verdict("facts", 0.9), delay=0.0 if reading else 1.0, drip=0.02 if reading else 0)
         cascade = llm_cascade(server, max_concurrency=50)
         layer = cascade.layers[-1]
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
@@ -112,6 +114,8 @@ def test_cancelled_routes_leave_no_connection_no_task_and_no_cache_entry() -> No
             tasks = [asyncio.create_task(cascade.aroute(f"question {i}")) for i in range(30)]
             while server.active < 30:
                 await asyncio.sleep(0.01)
+            if reading:
+                await asyncio.sleep(0.2)  # (every answer's headers are in; its body is arriving)
             for t in tasks:
                 t.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -149,9 +153,21 @@ def test_a_classifier_answer_does_not_wait_for_llm_calls_in_flight() -> None:
         assert asyncio.run(main())[0] == "classifier"
 
 
-def test_the_layers_own_client_is_one_per_event_loop_paced_and_dropped_with_its_loop() -> None:
+def test_the_layers_own_client_is_one_per_event_loop_takes_turns_and_is_dropped_with_its_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import gc
 
+    from intentroute import pacing
+    from intentroute.layers import llm
+
+    turns: list[bool] = []
+
+    async def counted(seconds: float = pacing.SLICE_SECONDS, *, background: bool = False) -> None:
+        turns.append(background)
+        await pacing.fair_share(seconds, background=background)
+
+    monkeypatch.setattr(llm, "fair_share", counted)
     with ChatServer() as server:
         server.default = Reply(200, verdict("facts", 0.9))
         cascade = llm_cascade(server)
@@ -160,13 +176,13 @@ def test_the_layers_own_client_is_one_per_event_loop_paced_and_dropped_with_its_
 
         async def ask(text: str) -> str:
             route = await cascade.aroute(text)
-            state = layer._loops[asyncio.get_running_loop()]  # type: ignore[attr-defined]
-            clients.append(state.client)
-            hooks = state.client._client.event_hooks  # (the SDK's HTTP client: paced sending and reading)
-            assert hooks["request"] and hooks["response"]
+            clients.append(layer._loops[asyncio.get_running_loop()].client)  # type: ignore[attr-defined]
             return route.layer
 
         assert asyncio.run(ask("tell me a story")) == "llm"
+        # a turn before the request, before it is sent, for the body, around closing the answer
+        # and before the verdict: all behind routing
+        assert len(turns) >= 5 and all(turns)
         assert asyncio.run(ask("tell me another story")) == "llm"  # another loop: its own client
         assert clients[0] is not clients[1]
         clients.clear()
@@ -224,3 +240,32 @@ def test_a_long_aroute_batch_takes_turns_with_the_loop_and_answers_as_route_batc
     assert got[-1]["meta"]["truncated"] is True
     chunks = -(-len(texts) // cascade_module.ASYNC_CHUNK)
     assert other >= 2 * chunks - 2  # the loop's other work ran between the chunks
+
+
+def test_aroute_all_answers_as_route_all_with_an_llm_part_awaited() -> None:
+    texts = [
+        "AAPL performance and price",
+        "price of aapl, plus how is my portfolio doing, and my cash",
+        "the bid and ask on aapl, and show my positions",
+        "transfers in and out",
+        "",
+    ]
+
+    def summary(routes: list[intentroute.Route]) -> list[tuple[object, ...]]:
+        return [(r.intent, r.layer, r.confidence, r.extracted, r.missing_params, r.meta.get("part")) for r in routes]
+
+    async def plain() -> list[list[intentroute.Route]]:
+        return [await CASCADE.aroute_all(t) for t in texts] + [
+            await CASCADE.aroute_all(texts[0], allowed=["quotes", "performance"])
+        ]
+
+    expected = [CASCADE.route_all(t) for t in texts] + [CASCADE.route_all(texts[0], allowed=["quotes", "performance"])]
+    assert [summary(r) for r in asyncio.run(plain())] == [summary(r) for r in expected]
+    with ChatServer() as server:
+        server.default = Reply(200, verdict("facts", 0.9))
+        cascade = llm_cascade(server, cache_size=0)
+        text = "tell me about the weather on mars and show my positions"
+        sync = cascade.route_all(text)
+        got = asyncio.run(cascade.aroute_all(text))
+        assert summary(got) == summary(sync)
+        assert [(r.intent, r.layer) for r in got] == [("facts", "llm"), ("positions_list", "rules")]
