@@ -328,6 +328,11 @@ class Cascade:
         self.extractor = extractor
         self.labels: frozenset[str] | None = frozenset(labels) if labels is not None else None
         self._joined: list[tuple[str, ...]] | None = None  # (route_all: found on first use)
+        # which layers aroute awaits, unrestricted and restricted (the others run inline)
+        self._awaited = (
+            tuple(_is_async(layer, None) for layer in self.layers),
+            tuple(_is_async(layer, frozenset()) for layer in self.layers),
+        )
         if max_chars is not None and not is_number(max_chars, 1, integer=True):
             raise ConfigError(f"max_chars must be a positive integer or None, got {max_chars!r}")
         self.max_chars = max_chars
@@ -444,15 +449,18 @@ class Cascade:
         classifier) run inline, in microseconds. Cancelling the caller cancels the layer's request."""
         text, truncated, within = self._start(text, allowed, exclude)
         steps: list[_Step] = []
-        for layer, policy in zip(self.layers, self.policies, strict=True):
-            await fair_share()  # (many calls at once take turns with the loop's other work)
-            out = await _acall_route(layer, text, within)
+        await fair_share()  # (many calls at once take turns with the loop's other work)
+        awaited = self._awaited[within is not None]
+        for layer, policy, wait in zip(self.layers, self.policies, awaited, strict=True):
+            if wait:
+                out = await _acall_route(layer, text, within)
+                await fair_share()  # (its answer may land with many others)
+            else:
+                out = _call_route(layer, text, within)
             steps.append((layer.name, policy, out))
             if self._accepts(policy, out.result):
                 assert out.result is not None
-                await fair_share()
                 return self._finish(text, layer.name, out.result, steps, truncated, within=within)
-        await fair_share()
         return self._fall_back_one(text, steps, truncated, within)
 
     async def aroute_batch(
@@ -466,7 +474,8 @@ class Cascade:
             raise TypeError("aroute_batch takes a sequence of strings, got a single str; use aroute(text)")
         within = None if allowed is None and exclude is None else self._within(allowed, exclude)
         prepared, truncated = self._prepare(texts)
-        if not any(_is_async(layer, within) for layer in self.layers):  # all inline: route_batch, a chunk a turn
+        awaited = self._awaited[within is not None]
+        if not any(awaited):  # all inline: route_batch, a chunk a turn
             routes: list[Route] = []
             with _collector_paused(len(prepared)):  # (as route_batch: the answers kept until the end)
                 for a in range(0, len(prepared), ASYNC_CHUNK):
@@ -476,10 +485,10 @@ class Cascade:
         steps: list[list[_Step]] = [[] for _ in prepared]
         accepted: dict[int, tuple[str, LayerResult]] = {}
         pending = list(range(len(prepared)))
-        for layer, policy in zip(self.layers, self.policies, strict=True):
+        for layer, policy, wait in zip(self.layers, self.policies, awaited, strict=True):
             if not pending:
                 break
-            if _is_async(layer, within):
+            if wait:
                 outcomes = list(await asyncio.gather(*(_acall_route(layer, prepared[i], within) for i in pending)))
             else:  # (inline, a few dozen texts per turn on the loop)
                 outcomes = []

@@ -19,9 +19,11 @@ burst of LLM requests; one background waiter is let through per turn, so it is n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 
 SLICE_SECONDS = 0.0005
 """Inline work one event-loop iteration may run before coroutines arriving later wait."""
@@ -51,7 +53,7 @@ class _Turns:
             self.open = True
             self.start = now
             self.served = 0
-            loop.call_soon(self.close)
+            loop.call_soon(self.close, context=_NO_CONTEXT)  # (close needs none: no copy of the caller's)
         self.served += 1
 
     def close(self) -> None:
@@ -80,6 +82,22 @@ class _Turns:
 
 
 _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+_NO_CONTEXT = contextvars.Context()
+# the loop looked up last and its turns (a weak reference: a closed loop is not kept alive); one
+# tuple, replaced whole, so threads running loops of their own each find theirs or look it up
+_last: tuple[Callable[[], object], _Turns] = (lambda: None, _Turns())
+
+
+def _turns_of(loop: asyncio.AbstractEventLoop) -> _Turns:
+    global _last
+    ref, turns = _last
+    if ref() is loop:
+        return turns
+    found = _turns.get(loop)
+    if found is None:
+        found = _turns[loop] = _Turns()
+    _last = (weakref.ref(loop), found)
+    return found
 
 
 async def fair_share(seconds: float = SLICE_SECONDS, *, background: bool = False) -> None:
@@ -87,9 +105,7 @@ async def fair_share(seconds: float = SLICE_SECONDS, *, background: bool = False
     waiting before the caller; otherwise wait, in order of arrival, for a turn in a later
     iteration. ``background``: wait behind every routing coroutine as well."""
     loop = asyncio.get_running_loop()
-    turns = _turns.get(loop)
-    if turns is None:
-        turns = _turns[loop] = _Turns()
+    turns = _turns_of(loop)
     if background:
         seconds *= BACKGROUND_SHARE
     now = time.perf_counter()
