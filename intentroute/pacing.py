@@ -100,12 +100,15 @@ def _turns_of(loop: asyncio.AbstractEventLoop) -> _Turns:
     return found
 
 
-async def fair_share(seconds: float = SLICE_SECONDS, *, background: bool = False) -> None:
-    """Return at once while this loop iteration's slice has run under ``seconds`` and nobody is
-    waiting before the caller; otherwise wait, in order of arrival, for a turn in a later
+async def fair_share(seconds: float | None = None, *, background: bool = False) -> None:
+    """Return at once while this loop iteration's slice has run under ``seconds`` (default
+    :data:`SLICE_SECONDS`, read at each call: set it to trade latency for throughput) and nobody
+    is waiting before the caller; otherwise wait, in order of arrival, for a turn in a later
     iteration. ``background``: wait behind every routing coroutine as well."""
     loop = asyncio.get_running_loop()
     turns = _turns_of(loop)
+    if seconds is None:
+        seconds = SLICE_SECONDS
     if background:
         seconds *= BACKGROUND_SHARE
     now = time.perf_counter()

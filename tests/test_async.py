@@ -163,7 +163,7 @@ def test_the_layers_own_client_is_one_per_event_loop_takes_turns_and_is_dropped_
 
     turns: list[bool] = []
 
-    async def counted(seconds: float = pacing.SLICE_SECONDS, *, background: bool = False) -> None:
+    async def counted(seconds: float | None = None, *, background: bool = False) -> None:
         turns.append(background)
         await pacing.fair_share(seconds, background=background)
 

@@ -127,3 +127,10 @@ def test_cancelled_waiters_never_leave_the_others_waiting(jobs: list[tuple[bool,
         assert kept <= set(finished)
     finally:
         pacing.time = original  # type: ignore[assignment]
+
+
+def test_the_slice_is_read_at_each_call(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pacing, "SLICE_SECONDS", 0.01)
+    work = 0.003
+    order, iterations = asyncio.run(run_all(clock, [(False, work)] * 8))
+    assert order == list(range(8)) and [len(it) for it in iterations] == [4, 4]
