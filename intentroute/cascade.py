@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import ConfigError, LayerUnavailable
@@ -191,20 +191,13 @@ def _call_route(layer: RouterLayer, text: str, within: frozenset[str] | None = N
 
 
 async def _acall_route(layer: RouterLayer, text: str, within: frozenset[str] | None = None) -> _Outcome:
-    """:func:`_call_route` for an event loop: a layer's ``aroute`` (``aroute_within``) is awaited;
-    a layer without one runs inline, as microsecond layers should (never in a thread per call)."""
-    call: Callable[[], Awaitable[object]] | None = None
+    """:func:`_call_route` for an event loop, for a layer :func:`_is_async` finds async: its
+    ``aroute_within`` (a restricted call, when it has one) or its ``aroute`` is awaited."""
     within_fn: Any = getattr(layer, "aroute_within", None) if within is not None else None
-    plain_fn: Any = getattr(layer, "aroute", None)
-    if within_fn is not None:
-        call = lambda: within_fn(text, within)  # noqa: E731
-    elif plain_fn is not None:
-        call = lambda: plain_fn(text)  # noqa: E731
-    if call is None:
-        return _call_route(layer, text, within)
+    awaited: Any = layer
     t0 = time.perf_counter_ns()
     try:
-        result: object = await call()
+        result: object = await (within_fn(text, within) if within_fn is not None else awaited.aroute(text))
     except LayerUnavailable as exc:
         return _Outcome(None, (time.perf_counter_ns() - t0) / 1000, f"unavailable: {exc}")
     except Exception as exc:
@@ -215,10 +208,11 @@ async def _acall_route(layer: RouterLayer, text: str, within: frozenset[str] | N
     return _Outcome(_restricted(result, within) if within is not None else result, micros, None)
 
 
-def _is_async(layer: RouterLayer, within: frozenset[str] | None) -> bool:
-    """Whether :func:`_acall_route` awaits the layer (it has ``aroute``, or ``aroute_within``)."""
+def _is_async(layer: RouterLayer, restricted: bool) -> bool:
+    """Whether the async paths await the layer (:func:`_acall_route`) rather than run it inline:
+    it has ``aroute``, or for a restricted call ``aroute_within``."""
     return getattr(layer, "aroute", None) is not None or (
-        within is not None and getattr(layer, "aroute_within", None) is not None
+        restricted and getattr(layer, "aroute_within", None) is not None
     )
 
 
@@ -330,8 +324,8 @@ class Cascade:
         self._joined: list[tuple[str, ...]] | None = None  # (route_all: found on first use)
         # which layers aroute awaits, unrestricted and restricted (the others run inline)
         self._awaited = (
-            tuple(_is_async(layer, None) for layer in self.layers),
-            tuple(_is_async(layer, frozenset()) for layer in self.layers),
+            tuple(_is_async(layer, False) for layer in self.layers),
+            tuple(_is_async(layer, True) for layer in self.layers),
         )
         if max_chars is not None and not is_number(max_chars, 1, integer=True):
             raise ConfigError(f"max_chars must be a positive integer or None, got {max_chars!r}")

@@ -38,7 +38,7 @@ class _Turns:
     entered it, whether it is open: a callback scheduled at its opening closes it in the next
     iteration), and the coroutines waiting for a later one, routing first, background after."""
 
-    __slots__ = ("__weakref__", "again", "background", "open", "served", "start", "waiting")
+    __slots__ = ("again", "background", "open", "served", "start", "waiting")
 
     def __init__(self) -> None:
         self.open = False

@@ -269,3 +269,40 @@ def test_aroute_all_answers_as_route_all_with_an_llm_part_awaited() -> None:
         got = asyncio.run(cascade.aroute_all(text))
         assert summary(got) == summary(sync)
         assert [(r.intent, r.layer) for r in got] == [("facts", "llm"), ("positions_list", "rules")]
+
+
+def test_a_third_party_layers_aroute_and_aroute_within_are_awaited_and_their_failures_traced() -> None:
+    from intentroute.types import Candidate, LayerResult
+
+    class Asking:
+        name = "asking"
+        restricted: list[frozenset[str]] = []
+
+        def route(self, text: str) -> LayerResult:
+            raise AssertionError("the async paths await aroute")
+
+        async def aroute(self, text: str) -> object:
+            await asyncio.sleep(0)
+            if text == "boom":
+                raise RuntimeError("it broke")
+            if text == "odd":
+                return "not a result"
+            return LayerResult([Candidate("facts", 0.9)])
+
+        async def aroute_within(self, text: str, allowed: frozenset[str]) -> LayerResult:
+            self.restricted.append(allowed)
+            return LayerResult([Candidate("facts", 0.9), Candidate("quotes", 0.8)])
+
+    layer = Asking()
+    cascade = Cascade([layer], [Policy(0.5)], labels=["facts", "quotes", "cash_balance"])
+
+    async def main() -> list[intentroute.Route]:
+        singles = [await cascade.aroute(t) for t in ("hello", "boom", "odd")]
+        return [*singles, *await cascade.aroute_batch(["hello", "boom"]), await cascade.aroute("hi", allowed=["quotes"])]
+
+    hello, boom, odd, batch_hello, batch_boom, restricted = asyncio.run(main())
+    assert hello.intent == batch_hello.intent == "facts" and hello.layer == "asking"
+    for failed in (boom, batch_boom):
+        assert failed.is_clarify and "RuntimeError: it broke" in failed.trace[0].reason
+    assert odd.is_clarify and "returned str, not a LayerResult" in odd.trace[0].reason
+    assert restricted.intent == "quotes" and layer.restricted == [frozenset({"quotes"})]  # (facts filtered out)
