@@ -276,7 +276,8 @@ def test_a_third_party_layers_aroute_and_aroute_within_are_awaited_and_their_fai
 
     class Asking:
         name = "asking"
-        restricted: list[frozenset[str]] = []
+        def __init__(self) -> None:
+            self.restricted: list[frozenset[str]] = []
 
         def route(self, text: str) -> LayerResult:
             raise AssertionError("the async paths await aroute")
@@ -298,7 +299,8 @@ def test_a_third_party_layers_aroute_and_aroute_within_are_awaited_and_their_fai
 
     async def main() -> list[intentroute.Route]:
         singles = [await cascade.aroute(t) for t in ("hello", "boom", "odd")]
-        return [*singles, *await cascade.aroute_batch(["hello", "boom"]), await cascade.aroute("hi", allowed=["quotes"])]
+        batch = await cascade.aroute_batch(["hello", "boom"])
+        return [*singles, *batch, await cascade.aroute("hi", allowed=["quotes"])]
 
     hello, boom, odd, batch_hello, batch_boom, restricted = asyncio.run(main())
     assert hello.intent == batch_hello.intent == "facts" and hello.layer == "asking"
