@@ -6,8 +6,11 @@ An OpenAI-compatible server on 127.0.0.1 answers every request after ``--delay``
 default cascade with an LLM layer (concurrency cap ``--cap``) routes ``--calls`` utterances no
 earlier layer decides, all at once with ``aroute``, while a ticker task wakes every millisecond
 and records how late it is (the event loop's stalls) and the classifier routes utterances it
-decides. Then as many calls with the sync ``route`` in threads, for comparison; then 100
-in-flight ``aroute`` calls cancelled: open connections and pending tasks after, and the next call.
+decides (with the garbage collector's longest pass meanwhile). Then as many calls with the sync
+``route`` in threads, and the same requests from a bare httpx client (the floor the HTTP stack and
+the server set), for comparison; then 100 in-flight ``aroute`` calls cancelled: open connections
+and pending tasks after, and the next call; then ``aroute_batch`` of 5,000 utterances beside
+``route_batch``, with the loop's stalls meanwhile.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import intentroute
@@ -58,11 +61,22 @@ def collector_passes() -> Iterator[list[float]]:
         gc.callbacks.remove(collector)
 
 
-async def run(cascade: Cascade, calls: int) -> tuple[float, list[float], list[float], int, float]:
+@contextlib.asynccontextmanager
+async def watched() -> AsyncIterator[tuple[list[float], list[float]]]:
+    """Within the block, the ticker's lateness (the loop's stalls) and the collector's passes."""
     stop = asyncio.Event()
     stalls: list[float] = []
     tick = asyncio.create_task(ticker(stalls, stop))
     with collector_passes() as passes:
+        try:
+            yield stalls, passes
+        finally:
+            stop.set()
+            await tick
+
+
+async def run(cascade: Cascade, calls: int) -> tuple[float, list[float], list[float], int, float]:
+    async with watched() as (stalls, passes):
         t0 = time.perf_counter()
         llm = [asyncio.create_task(cascade.aroute(f"tell me a story number {i}")) for i in range(calls)]
         fast: list[float] = []
@@ -74,8 +88,6 @@ async def run(cascade: Cascade, calls: int) -> tuple[float, list[float], list[fl
             await asyncio.sleep(0)
         routes = await asyncio.gather(*llm)
         seconds = time.perf_counter() - t0
-        stop.set()
-        await tick
     return seconds, stalls, fast, sum(r.layer == "llm" for r in routes), max(passes, default=0.0)
 
 
@@ -127,16 +139,11 @@ with ChatServer() as server:
 async def batch(cascade: Cascade, texts: list[str]) -> tuple[float, list[float], float]:
     """``aroute_batch`` of ``texts`` (every layer inline) while the ticker runs: seconds, stalls,
     and the longest pass of the garbage collector meanwhile."""
-    stop = asyncio.Event()
-    stalls: list[float] = []
-    tick = asyncio.create_task(ticker(stalls, stop))
-    await asyncio.sleep(0.005)
-    with collector_passes() as passes:
+    async with watched() as (stalls, passes):
+        await asyncio.sleep(0.005)
         t0 = time.perf_counter()
         routes = await cascade.aroute_batch(texts)
         seconds = time.perf_counter() - t0
-        stop.set()
-        await tick
         del routes
     return seconds, stalls, max(passes, default=0.0)
 
