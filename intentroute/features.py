@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -170,6 +170,12 @@ class Features:
             return []
         return [SLOT_MARKER_PREFIX + name for name in self._slot_set_.find_all(text)]
 
+    def slot_markers_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """:meth:`slot_markers` of each text, the slots looked for through their batch path."""
+        if not self._slot_finders_:
+            return [[] for _ in texts]
+        return [[SLOT_MARKER_PREFIX + name for name in found] for found in self._slot_set_.find_all_many(texts)]
+
     def analyze(self, text: str) -> list[str]:
         """An utterance's tokens, followed by its slot markers when ``slots`` is set: what
         every feature of the utterance is built from."""
@@ -296,7 +302,6 @@ class Features:
             scale = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
             m = sp.csr_matrix(sp.diags(scale) @ m, dtype=np.float32)
         return m
-
 
 
 class Featurizer(Features):

@@ -417,8 +417,12 @@ class BowScorer:
 
     def _flat_tokens(self, texts: list[str]) -> list[str]:
         """The tokens of all texts in one list, texts separated by ``"\\x00"`` (never a token)."""
-        if self.vec.default_tokens and not self.markers:  # (slot markers need each text on its own)
-            joined = " \x00 ".join(texts)
+        if self.vec.default_tokens:
+            pieces: list[str] = texts
+            if self.markers:  # each text's markers written after it: "text xxsymbol", one token each
+                found = self.vec.slot_markers_many(texts)
+                pieces = [f"{t} {' '.join(m)}" if m else t for t, m in zip(texts, found, strict=True)]
+            joined = " \x00 ".join(pieces)
             if joined.isascii() and joined.count(_SEPARATOR) == len(texts) - 1:
                 return joined.translate(_ASCII_BATCH_TOKENS).split()  # one pass for the whole batch
         flat = []
@@ -481,7 +485,7 @@ class BowScorer:
         counted = is_word if self.vocab is None else known
         if self.markers:  # slot markers are not words of the utterance
             markers = self.markers
-            counted = counted & ~np.fromiter((t in markers for t in flat), dtype=bool, count=len(flat))
+            counted = counted & ~np.fromiter(map(markers.__contains__, flat), dtype=bool, count=len(flat))
         words_per_text = np.bincount(row_of[counted], minlength=n)
         sq = z[:, -1]
         z = z[:, :-1]

@@ -167,10 +167,14 @@ class LookupSlot(_Remembering):
             places = [(offsets[i], len(" ".join(words[i : i + n])), value) for i, n, value in found]
         return self._values(norm, places)
 
-    def _values(self, norm: str, places: list[tuple[int, int, str]]) -> list[str]:
+    def _values(
+        self, norm: str, places: list[tuple[int, int, str]], passed: dict[Any, bool] | None = None
+    ) -> list[str]:
         """The values of the phrases found (``(start, length, value)``, leftmost longest) and of
-        the patterns' matches, by where they start (the longer first), each once."""
-        searched = [pf for pf, gate in zip(self.patterns, self._gates, strict=True) if gate is None or gate(norm)]
+        the patterns' matches, by where they start (the longer first), each once. ``passed``:
+        the prefilters already run on ``norm`` (each distinct one is run once)."""
+        passed = {} if passed is None else passed
+        searched = [pf for pf, gate in zip(self.patterns, self._gates, strict=True) if _passes(gate, norm, passed)]
         if not searched and len(places) < 2:  # most utterances: nothing, or one phrase
             return [places[0][2]] if places else []
         hits = [(start, -length, value) for start, length, value in places]
@@ -185,9 +189,33 @@ class LookupSlot(_Remembering):
         return list(dict.fromkeys(v for _, _, v in hits))
 
 
-_TICKER_TOKEN = re.compile(r"(?<![\w$.&])([A-Za-z]{1,5}(?:\.[A-Za-z])?)(?![\w&])")
+# a ticker token: 1-5 letters (and a share class, ".B"), not inside a word, a number or a cashtag
+_TICKER_START = r"(?<![\w$.&])"
+_TICKER_BODY = r"([A-Za-z]{1,5}(?:\.[A-Za-z])?)(?![\w&])"
+_TICKER_TOKEN = re.compile(_TICKER_START + _TICKER_BODY)
 _CASHTAG = re.compile(r"\$([A-Za-z]{1,5}(?:\.[A-Za-z])?)\b")
 _ALPHA_WORD = re.compile(r"[A-Za-z]{2,}")
+# ASCII text with every character but a letter made a space: its runs of letters, case kept
+_LETTER_RUNS = {c: chr(c) if chr(c).isascii() and chr(c).isalpha() else " " for c in range(128)}
+
+
+def _trie_pattern(words: Sequence[str]) -> str:
+    """A regex matching exactly ``words`` (a prefix tree: tried a character at a time, not word by word)."""
+    tree: dict[str, Any] = {}
+    for w in words:
+        node = tree
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + pattern(rest) for ch, rest in sorted(node.items()) if ch]
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" not in node:
+            return body
+        return f"(?:{body})?" if alts else ""
+
+    return pattern(tree) if words else "(?!)"
 
 
 @dataclass(frozen=True)
@@ -202,6 +230,11 @@ class SymbolSlot(_Remembering):
     _phrases: PhraseTable[str] = field(init=False, repr=False, compare=False)
     # known tickers that count when written in lower case: the one check most words need
     _lower_tickers: frozenset[str] = field(init=False, repr=False, compare=False)
+    # the ticker tokens _find_tickers can do something with (one with a capital letter, or a
+    # known ticker in lower case), found by one regex: the others are skipped in C
+    _candidates: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _lower_plain: frozenset[str] = field(init=False, repr=False, compare=False)  # (those without a dot)
+    _dotted: tuple[str, ...] = field(init=False, repr=False, compare=False)  # known tickers with a dot
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], where: str) -> SymbolSlot:
@@ -229,13 +262,34 @@ class SymbolSlot(_Remembering):
         object.__setattr__(self, "_phrases", PhraseTable(self.names))
         lower = frozenset(t.lower() for t in self.tickers - self.lowercase_excluded)
         object.__setattr__(self, "_lower_tickers", lower)
+        known_lower = _trie_pattern(sorted(lower))
+        candidates = re.compile(f"{_TICKER_START}(?=[a-z.]*[A-Z]|{known_lower}(?![A-Za-z])){_TICKER_BODY}")
+        object.__setattr__(self, "_candidates", candidates)
+        object.__setattr__(self, "_lower_plain", frozenset(t for t in lower if "." not in t))
+        object.__setattr__(self, "_dotted", tuple(sorted(t for t in self.tickers if "." in t)))
         object.__setattr__(self, "_memo", {})
 
     def _may_hold_ticker(self, text: str) -> bool:
         """Whether a ticker token of ``text`` could be found (a superset of :meth:`_find`'s
-        conditions, without positions): most utterances hold none, and then no match is walked."""
+        conditions, without positions): most utterances hold none, and then no match is walked.
+
+        In ASCII text a ticker token is a whole run of letters, or a known ticker with a dot
+        (looked for as a substring, in any case): the runs come from one ``translate``.
+        """
         if "$" in text:
             return True
+        if text.isascii():
+            runs = text.translate(_LETTER_RUNS).split()
+            if not self._lower_plain.isdisjoint(runs):
+                return True
+            if self._dotted and "." in text:
+                upper = text.upper()
+                if any(d in upper for d in self._dotted):
+                    return True
+            if text.islower():
+                return False
+            tickers = self.tickers
+            return any(not r.islower() and (r.isupper() or r.upper() in tickers) for r in runs)
         tokens = _TICKER_TOKEN.findall(text)
         if not self._lower_tickers.isdisjoint(tokens):
             return True
@@ -268,7 +322,7 @@ class SymbolSlot(_Remembering):
         scale = 1.0 / max(1, len(text))
         for m in _CASHTAG.finditer(text):
             hits.append((m.start() * scale, m.group(1).upper()))
-        for m in _TICKER_TOKEN.finditer(text):
+        for m in self._candidates.finditer(text):  # (the tokens below do nothing for the others)
             tok = m.group(1)
             if tok.islower():  # most words: a ticker only if known and allowed in lower case
                 if tok in lower_tickers:
@@ -389,7 +443,7 @@ class SlotSet:
             else:
                 if not mine and not _any_passes(gates, norm, passed):
                     continue
-                values = slot._values(norm, mine)
+                values = slot._values(norm, mine, passed)
             if values:
                 found[name] = tuple(values)
         return found
@@ -408,16 +462,22 @@ def _leftmost_longest(places: list[tuple[int, int, str]]) -> list[tuple[int, int
     return kept
 
 
+def _passes(gate: Any, norm: str, passed: dict[Any, bool]) -> bool:
+    """Whether a pattern's prefilter passes ``norm`` (``None``: a pattern that promises nothing);
+    run once per text, through ``passed``."""
+    if gate is None:
+        return True
+    ok = passed.get(gate)
+    if ok is None:
+        ok = passed[gate] = gate(norm) is not None
+    return ok
+
+
 def _any_passes(gates: tuple[Any, ...] | None, norm: str, passed: dict[Any, bool]) -> bool:
-    """Whether one of a slot's pattern prefilters passes (``None``: a pattern that promises
-    nothing); each distinct prefilter run once per text, through ``passed``."""
-    for gate in gates or ():
-        if gate is None:
-            return True
-        ok = passed.get(gate)
-        if ok is None:
-            ok = passed[gate] = gate(norm) is not None
-        if ok:
+    """Whether one of a slot's pattern prefilters passes; each distinct prefilter run once per
+    text, through ``passed``."""
+    for gate in gates or ():  # noqa: SIM110  (a loop, not any(): no generator made per call)
+        if _passes(gate, norm, passed):
             return True
     return False
 

@@ -19,7 +19,7 @@ import intentroute
 from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.patterns import Prefilter, required_substrings
-from intentroute.slots import SlotSet, remembering, slot_set
+from intentroute.slots import _TICKER_TOKEN, SlotSet, remembering, slot_set
 from intentroute.text import PhraseTable, normal_form, normalize
 from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
 
@@ -126,6 +126,35 @@ def test_the_slot_set_finds_what_each_slot_finds_alone(text: str) -> None:
     norm = normalize(text)
     expected = {name: tuple(slot._find(text, norm)) for name, slot in SLOT_SET.slots.items()}
     assert SLOT_SET.find_all(text) == {k: v for k, v in expected.items() if v}
+
+
+SYMBOL = SLOT_SET.slots["symbol"]
+_TICKERISH = sorted(
+    {t for t in SYMBOL.tickers}
+    | {t.lower() for t in SYMBOL.tickers}
+    | {t.title() for t in SYMBOL.tickers}
+    | {"BRK.b", "brk.B", "Brk.b", "IRA", "I", "A.B", "What", "at", "3M", "AT&T", "it's", "$", ".", "'", "-"}
+    | {"\u00e9", "\u2014", "\u212a", "AAPL.X", "aapl..B", "x", "tsla's", "ETF", "SHOUTING", "WHAT", "IS", "NOW"}
+)
+ticker_texts = st.lists(st.sampled_from(_TICKERISH), max_size=10).flatmap(
+    lambda ws: st.lists(st.sampled_from(["", " ", "  ", ",", "."]), min_size=len(ws), max_size=len(ws)).map(
+        lambda seps: "".join(w + s for w, s in zip(ws, seps, strict=True))
+    )
+) | st.text(max_size=30)
+
+
+@given(ticker_texts)
+def test_the_ticker_shortcuts_skip_only_tokens_that_could_not_be_tickers(text: str) -> None:
+    # the long way round: every ticker token; a lower-case one counts only if a known ticker
+    tokens = [(m.start(), m.group(1)) for m in _TICKER_TOKEN.finditer(text)]
+    useful = [(i, t) for i, t in tokens if not (t.islower() and t not in SYMBOL._lower_tickers)]
+    candidates = [(m.start(), m.group(1)) for m in SYMBOL._candidates.finditer(text)]
+    # every useful token, and otherwise only tokens in lower case that _find_tickers passes over
+    assert set(useful) <= set(candidates) <= set(tokens) and candidates == sorted(candidates)
+    hits: list[tuple[float, str]] = []
+    SYMBOL._find_tickers(text, hits)
+    if hits:  # the quick test never says "no ticker" where there is one
+        assert SYMBOL._may_hold_ticker(text)
 
 
 def test_the_slots_are_searched_once_per_utterance_and_shared() -> None:
