@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .patterns import Prefilter
-from .text import PhraseTable, Scanner, normal_form, normalize
+from .text import PhraseTable, Scanner, normal_form, normal_forms_remembered, normalize
 
 __all__ = [
     "MEMO_MAX_CHARS",
@@ -78,7 +78,8 @@ def remembering(limit: int = SCOPE_SIZE) -> Iterator[None]:
     _SCOPE.memo = {}
     _SCOPE.limit = limit
     try:
-        yield
+        with normal_forms_remembered(limit):  # (each text's normal form, read by the rules too)
+            yield
     finally:
         _SCOPE.memo = None
 

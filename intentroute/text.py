@@ -6,8 +6,10 @@ them); ``normalize`` is the Unicode-aware form the rule layer and the extractor 
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import ahocorasick
@@ -20,6 +22,7 @@ __all__ = [
     "Scanner",
     "char_ngrams",
     "normal_form",
+    "normal_forms_remembered",
     "normalize",
     "tokenize",
     "word_ngrams",
@@ -98,9 +101,7 @@ def normalize(text: str) -> str:
 
 
 # normalize()'s ASCII path: one translate and a split, equal to the general one on ASCII (tested)
-_ASCII_NORMAL = {
-    c: (chr(c).lower() if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)
-}
+_ASCII_NORMAL = {c: (chr(c).lower() if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)}
 
 
 # the last utterance normalised, by identity: the rule layer, the classifier's slot markers and
@@ -108,9 +109,31 @@ _ASCII_NORMAL = {
 _LAST_FORM: tuple[str | None, str, tuple[str, ...]] = (None, "", ("",))
 
 
+# within normal_forms_remembered(), in this thread: every text's normal form, up to a limit
+_FORMS = threading.local()
+
+
+@contextlib.contextmanager
+def normal_forms_remembered(limit: int = 100_000) -> Iterator[None]:
+    """Within the block, in this thread, :func:`normal_form` remembers every text's form, not
+    only the last one's (a batch's rule layer and slots each read every text's, one after the
+    other); forgotten when the block ends. Nested blocks share the outermost one's memory, which
+    stops growing at ``limit`` texts."""
+    if getattr(_FORMS, "memo", None) is not None:
+        yield
+        return
+    _FORMS.memo = {}
+    _FORMS.limit = limit
+    try:
+        yield
+    finally:
+        _FORMS.memo = None
+
+
 def normal_form(text: str) -> tuple[str, tuple[str, ...]]:
     """``normalize(text)`` and its words (``norm.split(" ")``), computed once per utterance: the
-    last text's are remembered, and found again when the same ``str`` object is asked for.
+    last text's are remembered, and found again when the same ``str`` object is asked for (and
+    within :func:`normal_forms_remembered`, every text's).
 
     >>> normal_form("What's TSLA at?")
     ('whats tsla at', ('whats', 'tsla', 'at'))
@@ -119,6 +142,16 @@ def normal_form(text: str) -> tuple[str, tuple[str, ...]]:
     last = _LAST_FORM
     if last[0] is text:
         return last[1], last[2]
+    memo: dict[str, tuple[str, str, tuple[str, ...]]] | None = getattr(_FORMS, "memo", None)
+    if memo is not None:
+        form = memo.get(text)
+        if form is None:
+            norm = normalize(text)
+            form = (text, norm, tuple(norm.split(" ")))
+            if len(memo) < _FORMS.limit:
+                memo[text] = form
+        _LAST_FORM = form
+        return form[1], form[2]
     norm = normalize(text)
     words = tuple(norm.split(" "))
     _LAST_FORM = (text, norm, words)  # one tuple, replaced whole: safe under threads

@@ -16,11 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import intentroute
+from intentroute import text as text_module
 from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.patterns import Prefilter, required_substrings
 from intentroute.slots import _TICKER_TOKEN, SlotSet, remembering, slot_set
-from intentroute.text import PhraseTable, normal_form, normalize
+from intentroute.text import PhraseTable, normal_form, normal_forms_remembered, normalize
 from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
 
 RULES = RuleLayer()
@@ -111,6 +112,20 @@ def test_the_normal_form_is_normalize_and_its_words_for_any_string(text: str) ->
     norm, words = normal_form(text)
     assert norm == normalize(text) and words == tuple(norm.split(" "))
     assert normal_form(text) == (norm, words)  # (the second time from memory)
+
+
+@given(st.lists(st.text(max_size=20), max_size=8))
+def test_within_a_batch_block_every_normal_form_is_remembered_and_equal(texts: list[str]) -> None:
+    with remembering():  # (a batch's block: the slots' memory and the normal forms')
+        first = [normal_form(t) for t in texts]
+        with normal_forms_remembered(limit=1):  # nested: the outer block's memory
+            again = [normal_form(t) for t in reversed(texts)]
+        assert again == first[::-1] and all(
+            f == (normalize(t), tuple(normalize(t).split(" "))) for t, f in zip(texts, first, strict=True)
+        )
+        # once read in the block, a text's form is found again, not made again
+        assert all(normal_form(t)[1] is f[1] for t, f in zip(reversed(texts), again, strict=True))
+    assert text_module._FORMS.memo is None  # forgotten when the block ends
 
 
 SLOT_SET = slot_set(load_domain("brokerage").extractor().slots)
