@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from .bundle import Bundle, weight_arrays
 from .errors import BundleError
 from .lexical import LexicalHead, LexicalTable, lexical_missing_reason
-from .text import ASCII_TOKEN_TABLE
+from .text import ASCII_TOKEN_TABLE, byte_table
 
 __all__ = ["BowScorer"]
 
@@ -51,7 +51,8 @@ def _softmax_owned(z: np.ndarray) -> list[float]:
 
 _LOWER_TOKEN_RE = re.compile(r"[a-z0-9']+")
 _SEPARATOR = "\x00"
-_ASCII_BATCH_TOKENS = {**ASCII_TOKEN_TABLE, 0: _SEPARATOR}  # text.tokenize's table, keeping the separator
+# text.tokenize's table, keeping the separator
+_ASCII_BATCH_TOKENS = byte_table({**ASCII_TOKEN_TABLE, 0: _SEPARATOR})[0]
 _UNKNOWN_CACHE = 20_000  # words outside the vocabulary whose scores are remembered
 
 
@@ -424,7 +425,7 @@ class BowScorer:
                 pieces = [f"{t} {' '.join(m)}" if m else t for t, m in zip(texts, found, strict=True)]
             joined = " \x00 ".join(pieces)
             if joined.isascii() and joined.count(_SEPARATOR) == len(texts) - 1:
-                return joined.translate(_ASCII_BATCH_TOKENS).split()  # one pass for the whole batch
+                return joined.encode().translate(_ASCII_BATCH_TOKENS).decode().split()  # one pass for the batch
         flat = []
         for i, text in enumerate(texts):
             if i:

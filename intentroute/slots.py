@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .patterns import Prefilter
-from .text import PhraseTable, Scanner, normal_form, normal_forms_remembered, normalize
+from .text import PhraseTable, Scanner, byte_table, normal_form, normal_forms_remembered, normalize
 
 __all__ = [
     "MEMO_MAX_CHARS",
@@ -197,7 +197,7 @@ _TICKER_TOKEN = re.compile(_TICKER_START + _TICKER_BODY)
 _CASHTAG = re.compile(r"\$([A-Za-z]{1,5}(?:\.[A-Za-z])?)\b")
 _ALPHA_WORD = re.compile(r"[A-Za-z]{2,}")
 # ASCII text with every character but a letter made a space: its runs of letters, case kept
-_LETTER_RUNS = {c: chr(c) if chr(c).isascii() and chr(c).isalpha() else " " for c in range(128)}
+_LETTER_RUNS = byte_table({c: chr(c) if chr(c).isalpha() else " " for c in range(128)})[0]
 
 
 def _trie_pattern(words: Sequence[str]) -> str:
@@ -280,7 +280,7 @@ class SymbolSlot(_Remembering):
         if "$" in text:
             return True
         if text.isascii():
-            runs = text.translate(_LETTER_RUNS).split()
+            runs = text.encode().translate(_LETTER_RUNS).decode().split()
             if not self._lower_plain.isdisjoint(runs):
                 return True
             if self._dotted and "." in text:
