@@ -171,6 +171,26 @@ class LayerResult(_Frozen):
         init(self, "meta", dict(meta) if meta else {})
         init(self, "_evidence", evidence if callable(evidence) else _evidence_now(evidence))
 
+    @classmethod
+    def trusted(
+        cls, candidates: tuple[Candidate, ...], evidence: Evidence = (), meta: dict[str, Any] | None = None
+    ) -> LayerResult:
+        """A result built without the checks and copies, for a layer whose values are valid by
+        construction: ``candidates`` a tuple of :class:`Candidate` already ranked, ``evidence`` a
+        function or a tuple of strings, ``meta`` a dict the result may keep (no parameters).
+
+        >>> LayerResult.trusted((Candidate("quotes", 0.9),), meta={"n": 1}) == LayerResult(
+        ...     [Candidate("quotes", 0.9)], meta={"n": 1})
+        True
+        """
+        r = object.__new__(cls)
+        init = object.__setattr__
+        init(r, "candidates", candidates)
+        init(r, "extracted", {})
+        init(r, "meta", {} if meta is None else meta)
+        init(r, "_evidence", evidence)
+        return r
+
     @property
     def evidence(self) -> tuple[str, ...]:
         """Why the layer answered so (built on first read when given as a function)."""

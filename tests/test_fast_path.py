@@ -25,6 +25,7 @@ from intentroute.text import PhraseTable, normal_form, normal_forms_remembered, 
 from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
 
 RULES = RuleLayer()
+SLOT_WORDS_EARLY = ["AAPL", "apple", "IRA", "roth", "3 months", "ytd", "hello", "weather"]
 SLOT_PATTERNS = [
     p.pattern for slot in load_domain("brokerage").extractor().slots.values() for p, _ in getattr(slot, "patterns", ())
 ]
@@ -97,6 +98,19 @@ def reference_matches(text: str) -> list[object]:
 @given(st.lists(st.sampled_from(RULE_WORDS), max_size=14).map(" ".join) | st.text(max_size=30))
 def test_the_rule_layer_finds_what_the_long_way_round_finds_in_the_same_order(text: str) -> None:
     assert RULES.matches(text) == reference_matches(text)
+
+
+CLASSIFIER = intentroute.default_cascade().layers[1]
+
+
+@given(st.lists(st.sampled_from([*RULE_WORDS, *SLOT_WORDS_EARLY]), max_size=14).map(" ".join) | st.text(max_size=30))
+def test_the_built_in_layers_answers_are_what_the_checked_constructor_builds(text: str) -> None:
+    # the layers build their results unchecked (LayerResult.trusted): ranked, valid, unshared
+    for res in (RULES.route(text), CLASSIFIER.route(text)):
+        checked = LayerResult(res.candidates, res.extracted, res.evidence, res.meta)
+        assert res == checked and res.candidates == checked.candidates
+        assert type(res.candidates) is tuple and all(type(c) is Candidate for c in res.candidates)
+    assert RULES.route(text).meta is not RULES.route(text).meta
 
 
 def test_the_rule_layer_matches_the_long_way_round_on_the_held_out_split() -> None:

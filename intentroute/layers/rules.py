@@ -181,12 +181,15 @@ class RuleLayer:
                 strings = Prefilter(r.pattern).strings
                 rx = re.compile(r.pattern) if trusted else BoundedPattern(r.pattern)
                 self._regexes.append((rx, r, None if strings is None else frozenset(strings)))
-        keys: dict[str, tuple[tuple[Rule, ...] | None, str | None]] = {
-            f" {g} ": (tuple(rs), None) for g, rs in grams.items()
+        # each key: the keywords and phrases it is (or None), and the regexes (by index) that need it
+        keys: dict[str, tuple[tuple[Rule, ...] | None, tuple[int, ...]]] = {
+            f" {g} ": (tuple(rs), ()) for g, rs in grams.items()
         }
-        for _, _, required in self._regexes:
+        for j, (_, _, required) in enumerate(self._regexes):
             for needed in required or ():
-                keys[needed] = (keys.get(needed, (None, None))[0], needed)
+                rules, needing = keys.get(needed, (None, ()))
+                keys[needed] = (rules, (*needing, j))
+        self._unfiltered = tuple(j for j, (_, _, required) in enumerate(self._regexes) if required is None)
         self._scanner = Scanner(keys)
 
     def matches(self, text: str) -> list[Rule]:
@@ -196,20 +199,24 @@ class RuleLayer:
         if not norm:
             return []
         phrases = []
-        present = set()
-        for start, n, (rules, needed) in self._scanner.scan(f" {norm} "):
+        searched = set(self._unfiltered)  # the regexes to search: those one of whose strings is there
+        for start, n, (rules, needing) in self._scanner.scan(f" {norm} "):
             if rules is not None:
                 phrases.append((start, -n, rules))
-            if needed is not None:
-                present.add(needed)
+            if needing:
+                searched.update(needing)
         hits: list[Rule] = []
         if phrases:
-            phrases.sort(key=_by_place)
+            if len(phrases) > 1:
+                phrases.sort(key=_by_place)
             for _, _, rules in phrases:
                 hits.extend(rules)
-        for rx, r, strings in self._regexes:
-            if (strings is None or not strings.isdisjoint(present)) and rx.search(norm):
-                hits.append(r)
+        if searched:
+            regexes = self._regexes
+            for j in sorted(searched):  # (in the file's order)
+                rx, r, _ = regexes[j]
+                if rx.search(norm):
+                    hits.append(r)
         return list(dict.fromkeys(hits)) if len(hits) > 1 else hits  # a phrase said twice counts once
 
     def route(self, text: str) -> LayerResult:
@@ -223,7 +230,7 @@ class RuleLayer:
 
     def _result(self, hits: list[Rule]) -> LayerResult:
         if not hits:
-            return LayerResult(meta={"rules_matched": 0})
+            return LayerResult.trusted((), meta={"rules_matched": 0})
         pos: dict[str, float] = {}
         neg: dict[str, float] = {}
         for r in hits:
@@ -238,14 +245,14 @@ class RuleLayer:
             if s > 0.0 and s >= min_score:
                 scores[i] = min(1.0, max(0.0, s))
         if not scores:
-            return LayerResult(meta={"rules_matched": len(hits)})
+            return LayerResult.trusted((), meta={"rules_matched": len(hits)})
         candidates = ranked([Candidate.trusted(i, s) for i, s in scores.items()])
 
         def evidence() -> list[str]:
             shown = {c.intent for c in candidates[:3]}
             return [r.describe() for r in hits if r.intent in shown]
 
-        return LayerResult(candidates, evidence=evidence, meta={"rules_matched": len(hits)})
+        return LayerResult.trusted(candidates, evidence, {"rules_matched": len(hits)})
 
     def status(self) -> dict[str, Any]:
         return {

@@ -30,7 +30,7 @@ from ..errors import BundleError, ConfigError, LayerUnavailable
 from ..hookspecs import hookimpl
 from ..optional import torch_missing_reason
 from ..scoring import BowScorer
-from ..types import Candidate, LayerResult
+from ..types import Candidate, LayerResult, ranked
 from ..validation import is_number
 
 __all__ = ["CONFIDENCES", "TorchBowLayer"]
@@ -275,7 +275,7 @@ class TorchBowLayer:
         order = sorted(range(len(probs)), key=by_p, reverse=True)[: k + 1] if order is None else list(order)
         if order[0] == bg:
             reason = f"out of scope: background class {self.background_label!r} p={probs[bg]:.3f}"
-            return LayerResult(meta={"reason": reason})
+            return LayerResult.trusted((), meta={"reason": reason})
         if bg in order:
             order.remove(bg)
         order = order[:k]
@@ -292,7 +292,7 @@ class TorchBowLayer:
             said = f"model label {intent} p={top_p:.3f} (T={temperature:.2f})"
             return [said if in_scope is None else f"{said}, in scope p={in_scope:.3f}"]
 
-        return LayerResult(cands, evidence=evidence)
+        return LayerResult.trusted(ranked(cands), evidence)  # (ties ordered by name, as LayerResult does)
 
     def _too_few_known(self) -> LayerResult:
         return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
