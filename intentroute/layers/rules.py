@@ -187,8 +187,8 @@ class RuleLayer:
         }
         for j, (_, _, required) in enumerate(self._regexes):
             for needed in required or ():
-                rules, needing = keys.get(needed, (None, ()))
-                keys[needed] = (rules, (*needing, j))
+                same, needing = keys.get(needed, (None, ()))
+                keys[needed] = (same, (*needing, j))
         self._unfiltered = tuple(j for j, (_, _, required) in enumerate(self._regexes) if required is None)
         self._scanner = Scanner(keys)
 
