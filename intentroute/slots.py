@@ -368,7 +368,7 @@ class SlotSet:
         # first words among the text's words (one set intersection for all the slots), none of
         # its patterns' prefilters passing (each distinct prefilter run once), and for a symbol
         # slot no token that could be a ticker
-        self._plan: list[tuple[str, Slot, tuple[Any, ...] | None]] = []
+        self._plan: list[tuple[int, str, Slot, tuple[Any, ...] | None, bool]] = []  # (index, name, slot, gates, symbol?)
         every: set[str] = set()
         phrases: dict[str, list[tuple[int, str]]] = {}  # " phrase " -> (slot's index, its value)
         for j, (name, slot) in enumerate(self.slots.items()):
@@ -377,7 +377,7 @@ class SlotSet:
             for phrase, value in table.items():
                 phrases.setdefault(f" {phrase} ", []).append((j, value))
             gates = None if isinstance(slot, SymbolSlot) else tuple(dict.fromkeys(slot._gates))
-            self._plan.append((name, slot, gates))
+            self._plan.append((j, name, slot, gates, isinstance(slot, SymbolSlot)))
         self._first_words = frozenset(every)
         # every slot's phrases, found in one pass over the text (as " phrase ": whole words only)
         self._scanner = Scanner({k: tuple(v) for k, v in phrases.items()})
@@ -433,18 +433,22 @@ class SlotSet:
                     places.setdefault(j, []).append((start, n - 2, value))
         passed: dict[Any, bool] = {}
         found: dict[str, tuple[str, ...]] = {}
-        for j, (name, slot, gates) in enumerate(self._plan):
-            mine = _leftmost_longest(places[j]) if j in places else []
-            if isinstance(slot, SymbolSlot):
-                may_hold = slot._may_hold_ticker(text)
+        for j, name, slot, gates, symbol in self._plan:
+            mine = places.get(j)
+            if mine is not None and len(mine) > 1:
+                mine = _leftmost_longest(mine)
+            if symbol:
+                may_hold = slot._may_hold_ticker(text)  # type: ignore[union-attr]
                 if not mine and not may_hold:
                     continue
-                names = [(norm.count(" ", 0, start), value) for start, _, value in mine]
-                values = slot._symbols(text, names, len(words), may_hold)
+                names = [(norm.count(" ", 0, start), value) for start, _, value in mine] if mine else []
+                values = slot._symbols(text, names, len(words), may_hold)  # type: ignore[union-attr]
             else:
-                if not mine and not _any_passes(gates, norm, passed):
-                    continue
-                values = slot._values(norm, mine, passed)
+                if not mine:
+                    if not gates or not _any_passes(gates, norm, passed):  # (most lookups: no phrase, no pattern)
+                        continue
+                    mine = []
+                values = slot._values(norm, mine, passed)  # type: ignore[union-attr]
             if values:
                 found[name] = tuple(values)
         return found
