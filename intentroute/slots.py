@@ -368,7 +368,8 @@ class SlotSet:
         # first words among the text's words (one set intersection for all the slots), none of
         # its patterns' prefilters passing (each distinct prefilter run once), and for a symbol
         # slot no token that could be a ticker
-        self._plan: list[tuple[int, str, Slot, tuple[Any, ...] | None, bool]] = []  # (index, name, slot, gates, symbol?)
+        # (index, name, slot, its prefilters, whether it is a symbol slot)
+        self._plan: list[tuple[int, str, Slot, tuple[Any, ...] | None, bool]] = []
         every: set[str] = set()
         phrases: dict[str, list[tuple[int, str]]] = {}  # " phrase " -> (slot's index, its value)
         for j, (name, slot) in enumerate(self.slots.items()):

@@ -286,12 +286,7 @@ class TorchBowLayer:
         if self.confidence == "in_scope" and bg is not None:
             in_scope = min(1.0, max(0.0, 1.0 - probs[bg]))
             cands[0] = trusted(cands[0].intent, in_scope)
-        intent, temperature = cands[0].intent, model.temperature
-
-        def evidence() -> list[str]:
-            said = f"model label {intent} p={top_p:.3f} (T={temperature:.2f})"
-            return [said if in_scope is None else f"{said}, in scope p={in_scope:.3f}"]
-
+        evidence = _ModelSaid(cands[0].intent, top_p, model.temperature, in_scope)
         return LayerResult.trusted(ranked(cands), evidence)  # (ties ordered by name, as LayerResult does)
 
     def _too_few_known(self) -> LayerResult:
@@ -391,6 +386,20 @@ class TorchBowLayer:
             "load_error": self.load_error,
             "reload_error": self.reload_error,
         }
+
+
+class _ModelSaid:
+    """The classifier's evidence for one answer, written when someone reads it (one object, where
+    a closure was a function and four cells)."""
+
+    __slots__ = ("in_scope", "intent", "p", "temperature")
+
+    def __init__(self, intent: str, p: float, temperature: float, in_scope: float | None) -> None:
+        self.intent, self.p, self.temperature, self.in_scope = intent, p, temperature, in_scope
+
+    def __call__(self) -> list[str]:
+        said = f"model label {self.intent} p={self.p:.3f} (T={self.temperature:.2f})"
+        return [said if self.in_scope is None else f"{said}, in scope p={self.in_scope:.3f}"]
 
 
 def _renormalised(probs: np.ndarray, keep: np.ndarray) -> np.ndarray:
