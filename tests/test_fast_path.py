@@ -20,7 +20,7 @@ from intentroute import text as text_module
 from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.patterns import Prefilter, required_substrings
-from intentroute.slots import _TICKER_TOKEN, SlotSet, remembering, slot_set
+from intentroute.slots import SlotSet, remembering, slot_set
 from intentroute.text import PhraseTable, normal_form, normal_forms_remembered, normalize
 from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
 
@@ -158,6 +158,8 @@ def test_the_slot_set_finds_what_each_slot_finds_alone(text: str) -> None:
 
 
 SYMBOL = SLOT_SET.slots["symbol"]
+# a ticker token, the long way round: 1-5 letters and a share class, not inside a word or a cashtag
+TICKER_TOKEN = re.compile(r"(?<![\w$.&])([A-Za-z]{1,5}(?:\.[A-Za-z])?)(?![\w&])")
 _TICKERISH = sorted(
     {t for t in SYMBOL.tickers}
     | {t.lower() for t in SYMBOL.tickers}
@@ -175,7 +177,7 @@ ticker_texts = st.lists(st.sampled_from(_TICKERISH), max_size=10).flatmap(
 @given(ticker_texts)
 def test_the_ticker_shortcuts_skip_only_tokens_that_could_not_be_tickers(text: str) -> None:
     # the long way round: every ticker token; a lower-case one counts only if a known ticker
-    tokens = [(m.start(), m.group(1)) for m in _TICKER_TOKEN.finditer(text)]
+    tokens = [(m.start(), m.group(1)) for m in TICKER_TOKEN.finditer(text)]
     useful = [(i, t) for i, t in tokens if not (t.islower() and t not in SYMBOL._lower_tickers)]
     candidates = [(m.start(), m.group(1)) for m in SYMBOL._candidates.finditer(text)]
     # every useful token, and otherwise only tokens in lower case that _find_tickers passes over
