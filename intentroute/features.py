@@ -171,10 +171,18 @@ class Features:
         return [SLOT_MARKER_PREFIX + name for name in self._slot_set_.find_all(text)]
 
     def slot_markers_many(self, texts: Sequence[str]) -> list[list[str]]:
-        """:meth:`slot_markers` of each text, the slots looked for through their batch path."""
+        """:meth:`slot_markers` of each text, the slots looked for through their batch path
+        (texts with the same slots share one list: do not change it)."""
         if not self._slot_finders_:
             return [[] for _ in texts]
-        return [[SLOT_MARKER_PREFIX + name for name in found] for found in self._slot_set_.find_all_many(texts)]
+        lists: dict[tuple[str, ...], list[str]] = {}
+        out = []
+        for found in self._slot_set_.present_many(texts):
+            markers = lists.get(found)
+            if markers is None:
+                markers = lists[found] = [SLOT_MARKER_PREFIX + name for name in found]
+            out.append(markers)
+        return out
 
     def analyze(self, text: str) -> list[str]:
         """An utterance's tokens, followed by its slot markers when ``slots`` is set: what

@@ -21,7 +21,9 @@ together once per utterance and remembers what it found for the classifier and t
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import json
 import re
 import threading
@@ -31,7 +33,16 @@ from typing import Any
 
 from .errors import ConfigError
 from .patterns import Prefilter
-from .text import PhraseTable, Scanner, byte_table, normal_form, normal_forms_remembered, normalize
+from .text import (
+    JOINED_SEPARATOR,
+    PhraseTable,
+    Scanner,
+    byte_table,
+    normal_form,
+    normal_forms_remembered,
+    normalize,
+    normalize_joined,
+)
 
 __all__ = [
     "MEMO_MAX_CHARS",
@@ -168,6 +179,14 @@ class LookupSlot(_Remembering):
             places = [(offsets[i], len(" ".join(words[i : i + n])), value) for i, n, value in found]
         return self._values(norm, places)
 
+    def _matches(self, norm: str) -> bool:
+        """Whether one of the patterns (that its prefilter lets search) matches ``norm``."""
+        passed: dict[Any, bool] = {}
+        return any(
+            _passes(gate, norm, passed) and pattern.search(norm) is not None
+            for (pattern, _), gate in zip(self.patterns, self._gates, strict=True)
+        )
+
     def _values(
         self, norm: str, places: list[tuple[int, int, str]], passed: dict[Any, bool] | None = None
     ) -> list[str]:
@@ -194,6 +213,9 @@ class LookupSlot(_Remembering):
 _TICKER_START = r"(?<![\w$.&])"
 _TICKER_BODY = r"([A-Za-z]{1,5}(?:\.[A-Za-z])?)(?![\w&])"
 _TICKER_TOKEN = re.compile(_TICKER_START + _TICKER_BODY)
+# where a ticker token starting with a capital starts (the lookbehind after the letter: a
+# pattern that starts with a character set is scanned for in C)
+_CAPITAL_START = re.compile(r"[A-Z](?<![\w$.&][A-Z])")
 _CASHTAG = re.compile(r"\$([A-Za-z]{1,5}(?:\.[A-Za-z])?)\b")
 _ALPHA_WORD = re.compile(r"[A-Za-z]{2,}")
 # ASCII text with every character but a letter made a space: its runs of letters, case kept
@@ -318,30 +340,40 @@ class SymbolSlot(_Remembering):
         return list(dict.fromkeys(s for _, s in hits))
 
     def _find_tickers(self, text: str, hits: list[tuple[float, str]]) -> None:
-        tickers, lower_tickers = self.tickers, self._lower_tickers
         shouting: bool | None = None  # counted when an unknown word in capitals needs it
         scale = 1.0 / max(1, len(text))
         for m in _CASHTAG.finditer(text):
             hits.append((m.start() * scale, m.group(1).upper()))
-        for m in self._candidates.finditer(text):  # (the tokens below do nothing for the others)
-            tok = m.group(1)
-            if tok.islower():  # most words: a ticker only if known and allowed in lower case
-                if tok in lower_tickers:
-                    hits.append((m.start() * scale, tok.upper()))
+        for m in self._candidates.finditer(text):  # (the tokens _ticker_of passes over are skipped)
+            ticker, unless_shouted = self._ticker_of(m.group(1))
+            if ticker is None:
                 continue
-            up = tok.upper()
-            if up in tickers:
-                if tok == up or up not in self.lowercase_excluded:
-                    hits.append((m.start() * scale, up))
-            elif tok == up and len(tok) >= 2 and up not in self.not_tickers:
+            if unless_shouted:
                 if shouting is None:
-                    words = _ALPHA_WORD.findall(text)
-                    shouting = False
-                    if len(words) >= 3:  # (an all-letter word in capitals is its own upper case)
-                        capitals = sum(1 for w in words if w.isupper() and w not in tickers)
-                        shouting = capitals / len(words) >= 0.6
-                if not shouting:
-                    hits.append((m.start() * scale, up))
+                    shouting = self._shouted(text)
+                if shouting:
+                    continue
+            hits.append((m.start() * scale, ticker))
+
+    def _ticker_of(self, tok: str) -> tuple[str | None, bool]:
+        """What a ticker token is: ``(ticker, False)``; ``(ticker, True)`` for an unknown word in
+        capitals, a ticker unless the whole text is shouted; ``(None, False)`` for no ticker."""
+        if tok.islower():  # most words: a ticker only if known and allowed in lower case
+            return (tok.upper(), False) if tok in self._lower_tickers else (None, False)
+        up = tok.upper()
+        if up in self.tickers:
+            return (up, False) if tok == up or up not in self.lowercase_excluded else (None, False)
+        if tok == up and len(tok) >= 2 and up not in self.not_tickers:
+            return up, True
+        return None, False
+
+    def _shouted(self, text: str) -> bool:
+        """Whether ``text`` is typed in capitals: 60% of its (3 or more) words, known tickers aside."""
+        words = _ALPHA_WORD.findall(text)
+        if len(words) < 3:
+            return False
+        tickers = self.tickers  # (an all-letter word in capitals is its own upper case)
+        return sum(1 for w in words if w.isupper() and w not in tickers) / len(words) >= 0.6
 
 
 Slot = LookupSlot | SymbolSlot
@@ -358,7 +390,7 @@ class SlotSet:
     a domain's extractor and a bundle's vectorizer trained on it share their finds.
     """
 
-    __slots__ = ("_first_words", "_last", "_plan", "_scanner", "names", "slots")
+    __slots__ = ("_batch_scanner", "_first_words", "_last", "_plan", "_scanner", "names", "slots")
 
     def __init__(self, slots: Mapping[str, Slot]) -> None:
         self.slots: dict[str, Slot] = dict(slots)
@@ -382,6 +414,14 @@ class SlotSet:
         self._first_words = frozenset(every)
         # every slot's phrases, found in one pass over the text (as " phrase ": whole words only)
         self._scanner = Scanner({k: tuple(v) for k, v in phrases.items()})
+        # and for a batch, also where a lower-case ticker is spelled (as a substring of the normal
+        # form: value None, the text is then looked at alone)
+        spelled: dict[str, list[tuple[int, str | None]]] = {k: list(v) for k, v in phrases.items()}
+        for j, slot in enumerate(self.slots.values()):
+            if isinstance(slot, SymbolSlot):
+                for ticker in slot._lower_tickers:
+                    spelled.setdefault(normalize(ticker), []).append((j, None))
+        self._batch_scanner = Scanner({k: tuple(v) for k, v in spelled.items()})
 
     def find_all(self, text: str) -> dict[str, tuple[str, ...]]:
         """``{slot name: values found, in order of appearance}`` for the slots found in ``text``
@@ -425,6 +465,99 @@ class SlotSet:
             out.append(found)
         return out
 
+    def present_many(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
+        """The names of the slots found in each text (``tuple(self.find_all(t))`` for each, in the
+        slots' order), without working out their values: what the classifier's slot markers need.
+
+        The batch is searched as a whole: one pass of an automaton over all the texts' normal
+        forms (:func:`~intentroute.text.normalize_joined`) finds every phrase and every place a
+        lower-case ticker is spelled; one pass over all the texts joined by a space (what a
+        token's edges see at a text's start or end too) finds the cashtags and the tokens that
+        start with a capital; each pattern prefilter searches the forms once. A text is looked
+        at alone only where a lower-case ticker is spelled, to tell a capitalised word from a
+        shouted text, or to search a pattern its prefilter lets in. Within :func:`remembering`
+        the values are found and kept instead (:meth:`find_all_many`): the batch's extraction
+        will ask for them.
+        """
+        if getattr(_SCOPE, "memo", None) is not None:
+            return [tuple(found) for found in self.find_all_many(texts)]
+        if not texts:
+            return []
+        masks = [0] * len(texts)  # bit j: slot j found
+        big = normalize_joined(texts)  # " form \x01 form ...": no phrase spans two texts
+        starts = [0, *(m.start() for m in _SEPARATORS.finditer(big))]  # text i's from starts[i]
+        spelled: dict[int, set[int]] = {}  # symbol slot -> the texts that spell one of its lower-case tickers
+        for start, _, entries in self._batch_scanner.scan(big):
+            i = bisect.bisect_right(starts, start) - 1
+            for j, value in entries:
+                if value is None:
+                    spelled.setdefault(j, set()).add(i)
+                else:
+                    masks[i] |= 1 << j
+        joined = " ".join(texts)
+        text_starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
+        for j, _, slot, gates, symbol in self._plan:
+            bit = 1 << j
+            if symbol:
+                spelt = spelled.get(j, set())
+                self._tickers_present(slot, texts, joined, text_starts, masks, bit, spelt)  # type: ignore[arg-type]
+            elif gates:
+                for i in _texts_passing(gates, big, starts):
+                    if not masks[i] & bit and slot._matches(_form_in(big, starts, i)):  # type: ignore[union-attr]
+                        masks[i] |= bit
+        names = self.names
+        named: dict[int, tuple[str, ...]] = {}
+        out = []
+        for mask in masks:
+            found = named.get(mask)
+            if found is None:
+                found = named[mask] = tuple(name for j, name in enumerate(names) if mask >> j & 1)
+            out.append(found)
+        return out
+
+    @staticmethod
+    def _tickers_present(
+        slot: SymbolSlot,
+        texts: Sequence[str],
+        joined: str,
+        starts: list[int],
+        masks: list[int],
+        bit: int,
+        spelled: set[int],
+    ) -> None:
+        """Mark (``bit``) the texts in which ``slot`` finds a ticker: cashtags and the tokens that
+        start with a capital from passes over ``joined`` (the texts joined by a space; a regex
+        that starts with a character set is scanned for in C), and ``spelled``, the texts whose
+        normal form holds a ticker ``slot`` takes in lower case (any other token that starts with
+        a small letter is no ticker), looked at alone."""
+        for m in _CASHTAG.finditer(joined):
+            masks[bisect.bisect_right(starts, m.start()) - 1] |= bit
+        shouted: dict[int, bool] = {}
+        token_at = _TICKER_TOKEN.match
+        for m in _CAPITAL_START.finditer(joined):  # the tokens that start with a capital
+            i = bisect.bisect_right(starts, m.start()) - 1
+            if masks[i] & bit:
+                continue
+            tok = token_at(joined, m.start())
+            if tok is None:
+                continue
+            ticker, unless_shouted = slot._ticker_of(tok.group(1))
+            if ticker is None:
+                continue
+            if unless_shouted:
+                loud = shouted.get(i)
+                if loud is None:
+                    loud = shouted[i] = slot._shouted(texts[i])
+                if loud:
+                    continue
+            masks[i] |= bit
+        for i in spelled:  # the texts whose form spells a lower-case ticker: any token, the long way
+            if not masks[i] & bit:
+                hits: list[tuple[float, str]] = []
+                slot._find_tickers(texts[i], hits)
+                if hits:
+                    masks[i] |= bit
+
     def _search(self, text: str) -> dict[str, tuple[str, ...]]:
         norm, words = normal_form(text)
         places: dict[int, list[tuple[int, int, str]]] = {}  # slot index -> (start, length, value)
@@ -453,6 +586,39 @@ class SlotSet:
             if values:
                 found[name] = tuple(values)
         return found
+
+
+_SEPARATORS = re.compile(re.escape(JOINED_SEPARATOR))
+
+
+def _form_in(big: str, starts: list[int], i: int) -> str:
+    """Text ``i``'s normal form, read from :func:`~intentroute.text.normalize_joined`'s string."""
+    first = starts[i] + 2 if i else 1
+    last = starts[i + 1] - 1 if i + 1 < len(starts) else len(big) - 1
+    return big[first : max(first, last)]
+
+
+def _texts_passing(gates: tuple[Any, ...], big: str, starts: list[int]) -> list[int]:
+    """The indexes of the texts (their normal forms laid out in ``big`` from ``starts``) that
+    one of ``gates`` (pattern prefilters, which never look for the separator) lets in: a
+    prefilter that is a regex's ``search`` searches ``big`` once per text it lets in, from
+    that text on; any other is run text by text."""
+    found: set[int] = set()
+    for gate in dict.fromkeys(gates):
+        if gate is None:
+            return list(range(len(starts)))
+        rx = getattr(gate, "__self__", None)
+        if isinstance(rx, re.Pattern) and getattr(gate, "__name__", "") == "search":
+            m = rx.search(big)
+            while m is not None:
+                i = bisect.bisect_right(starts, m.start()) - 1
+                found.add(i)
+                if i + 1 == len(starts):
+                    break
+                m = rx.search(big, starts[i + 1])
+        else:
+            found.update(i for i in range(len(starts)) if gate(_form_in(big, starts, i)) is not None)
+    return sorted(found)
 
 
 def _leftmost_longest(places: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:

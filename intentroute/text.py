@@ -17,6 +17,7 @@ import ahocorasick
 T = TypeVar("T")
 
 __all__ = [
+    "JOINED_SEPARATOR",
     "TOKEN_PATTERN",
     "PhraseTable",
     "Scanner",
@@ -24,6 +25,7 @@ __all__ = [
     "normal_form",
     "normal_forms_remembered",
     "normalize",
+    "normalize_joined",
     "tokenize",
     "word_ngrams",
 ]
@@ -129,6 +131,28 @@ def _normal_words(text: str) -> list[str]:
 _ASCII_NORMAL = byte_table(
     {c: (chr(c).lower() if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)}
 )
+
+
+#: what :func:`normalize_joined` puts between two texts' normal forms (no normal form holds it)
+JOINED_SEPARATOR = "\x01"
+_JOINED_NORMAL = (_ASCII_NORMAL[0][:1] + b"\x01" + _ASCII_NORMAL[0][2:], _ASCII_NORMAL[1])
+
+
+def normalize_joined(texts: Sequence[str]) -> str:
+    r"""Every text's normal form, in one string: ``" " + " \x01 ".join(map(normalize, texts)) + " "``
+    with the double space an empty form leaves made single (so a phrase searched as
+    ``" phrase "`` is found in a text's form as in the text's alone, never across two). An ASCII
+    batch is normalised in one pass.
+
+    >>> normalize_joined(["What's up?", "", "P&L"])
+    ' whats up \x01 \x01 p l '
+    """
+    joined = " \x01 ".join(texts)
+    if joined.isascii() and joined.count(JOINED_SEPARATOR) == len(texts) - 1:
+        words = joined.encode().translate(*_JOINED_NORMAL).decode().split()
+    else:
+        words = " \x01 ".join(map(normalize, texts)).split()
+    return f" {' '.join(words)} " if words else " "
 
 
 # the last utterance normalised, by identity: the rule layer, the classifier's slot markers and

@@ -20,8 +20,8 @@ from intentroute import text as text_module
 from intentroute.domains import load_domain
 from intentroute.layers.rules import RuleLayer
 from intentroute.patterns import Prefilter, required_substrings
-from intentroute.slots import SlotSet, remembering, slot_set
-from intentroute.text import PhraseTable, normal_form, normal_forms_remembered, normalize
+from intentroute.slots import SlotSet, remembering, slot_set, slots_from_spec
+from intentroute.text import PhraseTable, normal_form, normal_forms_remembered, normalize, normalize_joined
 from intentroute.types import Candidate, LayerResult, Policy, Route, TraceStep
 
 RULES = RuleLayer()
@@ -142,6 +142,12 @@ def test_within_a_batch_block_every_normal_form_is_remembered_and_equal(texts: l
     assert text_module._FORMS.memo is None  # forgotten when the block ends
 
 
+@given(st.lists(st.text(max_size=12) | st.sampled_from(["", "\x01", "What's up?", "P&L", " a  b "]), max_size=6))
+def test_the_joined_normal_forms_are_each_texts_normal_form_between_separators(texts: list[str]) -> None:
+    expected = " " + " \x01 ".join(normalize(t) for t in texts) + " "
+    assert normalize_joined(texts) == re.sub(" {2,}", " ", expected)  # (an empty form leaves no double space)
+
+
 SLOT_SET = slot_set(load_domain("brokerage").extractor().slots)
 _TABLES = [getattr(slot, "values", getattr(slot, "names", {})) for slot in SLOT_SET.slots.values()]
 SLOT_WORDS = sorted(
@@ -165,7 +171,26 @@ _TICKERISH = sorted(
     | {t.lower() for t in SYMBOL.tickers}
     | {t.title() for t in SYMBOL.tickers}
     | {"BRK.b", "brk.B", "Brk.b", "IRA", "I", "A.B", "What", "at", "3M", "AT&T", "it's", "$", ".", "'", "-"}
-    | {"\u00e9", "\u2014", "\u212a", "AAPL.X", "aapl..B", "x", "tsla's", "ETF", "SHOUTING", "WHAT", "IS", "NOW"}
+    | {
+        "\u00e9",
+        "\u2014",
+        "\u212a",
+        "AAPL.X",
+        "aapl..B",
+        "x",
+        "tsla's",
+        "aAPL",
+        "tSLA",
+        "kO",
+        "gooGL",
+        "brk.bx",
+        "googlx",
+        "ETF",
+        "SHOUTING",
+        "WHAT",
+        "IS",
+        "NOW",
+    }
 )
 ticker_texts = st.lists(st.sampled_from(_TICKERISH), max_size=10).flatmap(
     lambda ws: st.lists(st.sampled_from(["", " ", "  ", ",", "."]), min_size=len(ws), max_size=len(ws)).map(
@@ -186,6 +211,43 @@ def test_the_ticker_shortcuts_skip_only_tokens_that_could_not_be_tickers(text: s
     SYMBOL._find_tickers(text, hits)
     if hits:  # the quick test never says "no ticker" where there is one
         assert SYMBOL._may_hold_ticker(text)
+
+
+CUSTOM_SLOTS = slot_set(
+    slots_from_spec(
+        {
+            "symbol": {
+                "kind": "symbol",
+                "tickers": ["AAPL", "BRK.B", "T"],
+                "lowercase_excluded": ["T"],
+                "names": {"apple": "AAPL"},
+                "not_tickers": ["IRA"],
+            },
+            "manner": {"kind": "lookup", "values": {"very fast": "FAST"}, "patterns": {r"\b(\w+)ly\b": "{1}"}},
+            "anything": {"kind": "lookup", "values": {}, "patterns": {r"[a-z]{9,}": "LONG"}},  # (no prefilter)
+            "count": {"kind": "lookup", "values": {"a dozen": "12"}, "patterns": {r"\b\d+ ?(?:x|times)\b": "{0}"}},
+        },
+        "test",
+    )
+)
+batch_texts = st.lists(
+    st.lists(
+        st.sampled_from(
+            [*SLOT_WORDS, "quickly", "very fast", "3 times", "2x", "a dozen", "extraordinary", "$", "", "\x01", "3"]
+        ),
+        max_size=8,
+    ).map(" ".join)
+    | ticker_texts,
+    max_size=8,
+)
+
+
+@given(batch_texts)
+def test_a_batch_finds_which_slots_each_text_holds_as_each_text_alone(texts: list[str]) -> None:
+    for slots in (SLOT_SET, CUSTOM_SLOTS):
+        assert slots.present_many(texts) == [tuple(slots.find_all(t)) for t in texts]
+        with remembering():  # (in a batch's block the values are found and kept for the extraction)
+            assert slots.present_many(texts) == [tuple(slots.find_all(t)) for t in texts]
 
 
 def test_the_slots_are_searched_once_per_utterance_and_shared() -> None:
