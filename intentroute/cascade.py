@@ -12,7 +12,6 @@ the trace built when read.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -484,6 +483,8 @@ class Cascade:
         earlier layer decided; a layer with ``aroute`` gets them all concurrently (its own cap
         bounds its requests), the others their batch path, inline, :data:`ASYNC_CHUNK` texts at
         a time taking turns with the loop's other work (:mod:`intentroute.pacing`)."""
+        import asyncio  # (in sys.modules already: this runs in a loop)
+
         if isinstance(texts, str):
             raise TypeError("aroute_batch takes a sequence of strings, got a single str; use aroute(text)")
         within = None if allowed is None and exclude is None else self._within(allowed, exclude)

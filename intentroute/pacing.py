@@ -18,12 +18,15 @@ burst of LLM requests; one background waiter is let through per turn, so it is n
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio  # (imported where a turn is taken: a process routing synchronously never loads it)
 
 SLICE_SECONDS = 0.0005
 """Inline work one event-loop iteration may run before coroutines arriving later wait."""
@@ -105,6 +108,8 @@ async def fair_share(seconds: float | None = None, *, background: bool = False) 
     :data:`SLICE_SECONDS`, read at each call: set it to trade latency for throughput) and nobody
     is waiting before the caller; otherwise wait, in order of arrival, for a turn in a later
     iteration. ``background``: wait behind every routing coroutine as well."""
+    import asyncio  # (in sys.modules already: this runs in a loop)
+
     loop = asyncio.get_running_loop()
     turns = _turns_of(loop)
     if seconds is None:

@@ -15,7 +15,6 @@ call path, in its two forms (a thread, an event loop).
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import logging
@@ -27,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domains import DEFAULT_DOMAIN, load_domain
 from ..env import env_str
@@ -37,6 +36,9 @@ from ..pacing import fair_share
 from ..text import normalize
 from ..types import Candidate, LayerResult
 from ..validation import is_number
+
+if TYPE_CHECKING:
+    import asyncio  # (imported where the async path runs: a process routing synchronously never loads it)
 
 __all__ = ["DEFAULT_MODEL", "LLMLayer"]
 
@@ -516,6 +518,8 @@ class LLMLayer:
     def _loop_state(self) -> _LoopState | None:
         """This event loop's client, cap and questions in flight (None: no async client can be
         made, e.g. only a sync client was given)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
@@ -537,6 +541,8 @@ class LLMLayer:
         return state
 
     async def _aroute(self, text: str, allowed: frozenset[str] | None) -> LayerResult:
+        import asyncio
+
         if self.unavailable_reason is not None:
             raise LayerUnavailable(self.unavailable_reason)
         key = self._key(text, allowed)
@@ -578,6 +584,8 @@ class LLMLayer:
     async def _acall(self, state: _LoopState, text: str, allowed: frozenset[str] | None) -> tuple[Any, int, str | None]:
         """:meth:`_call` on the event loop: the deadline bounds the whole call, the wait for a
         free request slot and for a turn on the loop included."""
+        import asyncio
+
         start = time.monotonic()
         attempts = 0
         last = "no attempt"
