@@ -44,6 +44,7 @@ from .text import (
     normal_forms_remembered,
     normalize,
     normalize_joined,
+    thread_memory,
 )
 
 __all__ = [
@@ -85,16 +86,9 @@ def remembering(limit: int = SCOPE_SIZE) -> Iterator[None]:
     Nested blocks share the outermost one's memory, which starts over once it holds ``limit``
     finds.
     """
-    if getattr(_SCOPE, "memo", None) is not None:
+    # (each text's normal form too: the rules read them as well)
+    with thread_memory(_SCOPE, limit), normal_forms_remembered(limit):
         yield
-        return
-    _SCOPE.memo = {}
-    _SCOPE.limit = limit
-    try:
-        with normal_forms_remembered(limit):  # (each text's normal form, read by the rules too)
-            yield
-    finally:
-        _SCOPE.memo = None
 
 
 class _Remembering:

@@ -170,15 +170,23 @@ def normal_forms_remembered(limit: int = 100_000) -> Iterator[None]:
     only the last one's (a batch's rule layer and slots each read every text's, one after the
     other); forgotten when the block ends. Nested blocks share the outermost one's memory, which
     stops growing at ``limit`` texts."""
-    if getattr(_FORMS, "memo", None) is not None:
+    with thread_memory(_FORMS, limit):
+        yield
+
+
+@contextlib.contextmanager
+def thread_memory(store: threading.local, limit: int) -> Iterator[None]:
+    """A block in which ``store.memo`` is a dict of this thread's (and ``store.limit`` how much it
+    may hold), ``None`` again when the block ends; a nested block shares the outermost one's."""
+    if getattr(store, "memo", None) is not None:
         yield
         return
-    _FORMS.memo = {}
-    _FORMS.limit = limit
+    store.memo = {}
+    store.limit = limit
     try:
         yield
     finally:
-        _FORMS.memo = None
+        store.memo = None
 
 
 def normal_form(text: str) -> tuple[str, tuple[str, ...]]:
