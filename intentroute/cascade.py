@@ -515,7 +515,7 @@ class Cascade:
         for a in range(0, len(prepared), ASYNC_CHUNK):
             await fair_share()
             part = range(a, min(a + ASYNC_CHUNK, len(prepared)))
-            routes += self._settle(prepared, truncated, steps, accepted, pending, within, part)
+            routes += self._settle(prepared, truncated, steps, accepted, within, part)
         return routes
 
     def route_all(
@@ -652,7 +652,7 @@ class Cascade:
                 break
             outcomes = _call_batch(layer, [prepared[i] for i in pending], within)
             pending = self._absorb(layer.name, policy, pending, outcomes, steps, accepted)
-        return self._settle(prepared, truncated, steps, accepted, pending, within)
+        return self._settle(prepared, truncated, steps, accepted, within)
 
     def _prepare(self, texts: Sequence[str]) -> tuple[list[str], list[bool]]:
         prepared: list[str] = []
@@ -691,14 +691,13 @@ class Cascade:
         truncated: list[bool],
         steps: list[list[_Step]],
         accepted: dict[int, tuple[str, LayerResult]],
-        pending: list[int],
         within: frozenset[str] | None,
         part: range | None = None,
     ) -> list[Route]:
         """Every text's route (those in ``part`` only, when given): its accepted answer or the
         fallback, with its parameters extracted through the extractor's batch path when it has one."""
         part = range(len(prepared)) if part is None else part
-        fallen = {i: self._best_answer(steps[i]) for i in pending if i in part}
+        fallen = {i: self._best_answer(steps[i]) for i in part if i not in accepted}
         intents = [
             accepted[i][1].candidates[0].intent if i in accepted else self._fallen_intent(fallen[i]) for i in part
         ]
