@@ -336,32 +336,30 @@ class SymbolSlot(_Remembering):
         return list(dict.fromkeys(s for _, s in hits))
 
     def _find_tickers(self, text: str, hits: list[tuple[float, str]]) -> None:
-        shouting: bool | None = None  # counted when an unknown word in capitals needs it
+        shouted: dict[str, bool] = {}
         scale = 1.0 / max(1, len(text))
         for m in _CASHTAG.finditer(text):
             hits.append((m.start() * scale, m.group(1).upper()))
-        for m in self._candidates.finditer(text):  # (the tokens _ticker_of passes over are skipped)
-            ticker, unless_shouted = self._ticker_of(m.group(1))
-            if ticker is None:
-                continue
-            if unless_shouted:
-                if shouting is None:
-                    shouting = self._shouted(text)
-                if shouting:
-                    continue
-            hits.append((m.start() * scale, ticker))
+        for m in self._candidates.finditer(text):  # (the tokens _ticker_in passes over are skipped)
+            ticker = self._ticker_in(m.group(1), text, shouted)
+            if ticker is not None:
+                hits.append((m.start() * scale, ticker))
 
-    def _ticker_of(self, tok: str) -> tuple[str | None, bool]:
-        """What a ticker token is: ``(ticker, False)``; ``(ticker, True)`` for an unknown word in
-        capitals, a ticker unless the whole text is shouted; ``(None, False)`` for no ticker."""
+    def _ticker_in(self, tok: str, text: str, shouted: dict[str, bool]) -> str | None:
+        """The ticker a ticker token ``tok`` of ``text`` is, or ``None``. An unknown word in
+        capitals is one unless the whole text is shouted (worked out when such a word needs it,
+        and kept in ``shouted``)."""
         if tok.islower():  # most words: a ticker only if known and allowed in lower case
-            return (tok.upper(), False) if tok in self._lower_tickers else (None, False)
+            return tok.upper() if tok in self._lower_tickers else None
         up = tok.upper()
         if up in self.tickers:
-            return (up, False) if tok == up or up not in self.lowercase_excluded else (None, False)
-        if tok == up and len(tok) >= 2 and up not in self.not_tickers:
-            return up, True
-        return None, False
+            return up if tok == up or up not in self.lowercase_excluded else None
+        if tok != up or len(tok) < 2 or up in self.not_tickers:
+            return None
+        loud = shouted.get(text)
+        if loud is None:
+            loud = shouted[text] = self._shouted(text)
+        return None if loud else up
 
     def _shouted(self, text: str) -> bool:
         """Whether ``text`` is typed in capitals: 60% of its (3 or more) words, known tickers aside."""
@@ -396,8 +394,8 @@ class SlotSet:
         # first words among the text's words (one set intersection for all the slots), none of
         # its patterns' prefilters passing (each distinct prefilter run once), and for a symbol
         # slot no token that could be a ticker
-        # (index, name, slot, its prefilters, whether it is a symbol slot)
-        self._plan: list[tuple[int, str, Slot, tuple[Any, ...] | None, bool]] = []
+        # (name, slot, its prefilters, whether it is a symbol slot), in the slots' order
+        self._plan: list[tuple[str, Slot, tuple[Any, ...] | None, bool]] = []
         every: set[str] = set()
         phrases: dict[str, list[tuple[int, str]]] = {}  # " phrase " -> (slot's index, its value)
         for j, (name, slot) in enumerate(self.slots.items()):
@@ -406,7 +404,7 @@ class SlotSet:
             for phrase, value in table.items():
                 phrases.setdefault(f" {phrase} ", []).append((j, value))
             gates = None if isinstance(slot, SymbolSlot) else tuple(dict.fromkeys(slot._gates))
-            self._plan.append((j, name, slot, gates, isinstance(slot, SymbolSlot)))
+            self._plan.append((name, slot, gates, isinstance(slot, SymbolSlot)))
         self._first_words = frozenset(every)
         # every slot's phrases, found in one pass over the text (as " phrase ": whole words only)
         self._scanner = Scanner({k: tuple(v) for k, v in phrases.items()})
@@ -492,7 +490,7 @@ class SlotSet:
                     masks[i] |= 1 << j
         joined = " ".join(texts)
         text_starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
-        for j, _, slot, gates, symbol in self._plan:
+        for j, (_, slot, gates, symbol) in enumerate(self._plan):
             bit = 1 << j
             if symbol:
                 spelt = spelled.get(j, set())
@@ -528,25 +526,15 @@ class SlotSet:
         a small letter is no ticker), looked at alone."""
         for m in _CASHTAG.finditer(joined):
             masks[bisect.bisect_right(starts, m.start()) - 1] |= bit
-        shouted: dict[int, bool] = {}
+        shouted: dict[str, bool] = {}
         token_at = _TICKER_TOKEN.match
         for m in _CAPITAL_START.finditer(joined):  # the tokens that start with a capital
             i = bisect.bisect_right(starts, m.start()) - 1
             if masks[i] & bit:
                 continue
             tok = token_at(joined, m.start())
-            if tok is None:
-                continue
-            ticker, unless_shouted = slot._ticker_of(tok.group(1))
-            if ticker is None:
-                continue
-            if unless_shouted:
-                loud = shouted.get(i)
-                if loud is None:
-                    loud = shouted[i] = slot._shouted(texts[i])
-                if loud:
-                    continue
-            masks[i] |= bit
+            if tok is not None and slot._ticker_in(tok.group(1), texts[i], shouted) is not None:
+                masks[i] |= bit
         for i in spelled:  # the texts whose form spells a lower-case ticker: any token, the long way
             if not masks[i] & bit:
                 hits: list[tuple[float, str]] = []
@@ -563,7 +551,7 @@ class SlotSet:
                     places.setdefault(j, []).append((start, n - 2, value))
         passed: dict[Any, bool] = {}
         found: dict[str, tuple[str, ...]] = {}
-        for j, name, slot, gates, symbol in self._plan:
+        for j, (name, slot, gates, symbol) in enumerate(self._plan):
             mine = places.get(j)
             if mine is not None and len(mine) > 1:
                 mine = _leftmost_longest(mine)

@@ -128,14 +128,14 @@ def _normal_words(text: str) -> list[str]:
 
 
 # normalize()'s ASCII path: one translate and a split, equal to the general one on ASCII (tested)
-_ASCII_NORMAL = byte_table(
-    {c: (chr(c).lower() if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)}
-)
+_ASCII_NORMAL_MAP = {c: (chr(c).lower() if chr(c).isalnum() else None if chr(c) == "'" else " ") for c in range(128)}
+_ASCII_NORMAL = byte_table(_ASCII_NORMAL_MAP)
 
 
 #: what :func:`normalize_joined` puts between two texts' normal forms (no normal form holds it)
 JOINED_SEPARATOR = "\x01"
-_JOINED_NORMAL = (_ASCII_NORMAL[0][:1] + b"\x01" + _ASCII_NORMAL[0][2:], _ASCII_NORMAL[1])
+_JOINED_NORMAL = byte_table({**_ASCII_NORMAL_MAP, ord(JOINED_SEPARATOR): JOINED_SEPARATOR})
+_JOINER = f" {JOINED_SEPARATOR} "
 
 
 def normalize_joined(texts: Sequence[str]) -> str:
@@ -147,11 +147,11 @@ def normalize_joined(texts: Sequence[str]) -> str:
     >>> normalize_joined(["What's up?", "", "P&L"])
     ' whats up \x01 \x01 p l '
     """
-    joined = " \x01 ".join(texts)
+    joined = _JOINER.join(texts)
     if joined.isascii() and joined.count(JOINED_SEPARATOR) == len(texts) - 1:
         words = joined.encode().translate(*_JOINED_NORMAL).decode().split()
     else:
-        words = " \x01 ".join(map(normalize, texts)).split()
+        words = _JOINER.join(map(normalize, texts)).split()
     return f" {' '.join(words)} " if words else " "
 
 

@@ -290,7 +290,7 @@ class TorchBowLayer:
         return LayerResult.trusted(ranked(cands), evidence)  # (ties ordered by name, as LayerResult does)
 
     def _too_few_known(self) -> LayerResult:
-        return LayerResult(meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
+        return LayerResult.trusted((), meta={"reason": f"fewer than {self.min_known_words} known word(s)"})
 
     def route(self, text: str) -> LayerResult:
         model = self._current()
