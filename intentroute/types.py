@@ -85,12 +85,21 @@ class Candidate:
         True
         """
         c = object.__new__(cls)
-        object.__setattr__(c, "intent", intent)
-        object.__setattr__(c, "score", score)
+        _set_intent(c, intent)
+        _set_score(c, score)
         return c
 
     def to_dict(self) -> dict[str, Any]:
         return {"intent": self.intent, "score": self.score}
+
+
+def _setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of a frozen class's slots (their descriptors' ``__set__``), for the class's
+    own constructors: a field set a third faster than through ``object.__setattr__``."""
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+_set_intent, _set_score = _setters(Candidate, "intent", "score")
 
 
 def ranked(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
@@ -184,11 +193,10 @@ class LayerResult(_Frozen):
         True
         """
         r = object.__new__(cls)
-        init = object.__setattr__
-        init(r, "candidates", candidates)
-        init(r, "extracted", {})
-        init(r, "meta", {} if meta is None else meta)
-        init(r, "_evidence", evidence)
+        _set_candidates(r, candidates)
+        _set_extracted(r, {})
+        _set_meta(r, {} if meta is None else meta)
+        _set_evidence(r, evidence)
         return r
 
     @property
@@ -232,6 +240,11 @@ class LayerResult(_Frozen):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (LayerResult, self._fields())
+
+
+_set_candidates, _set_extracted, _set_meta, _set_evidence = _setters(
+    LayerResult, "candidates", "extracted", "meta", "_evidence"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,15 +374,24 @@ class Route(_Frozen):
         meta: Mapping[str, Any] | None = None,
         trace: tuple[TraceStep, ...] | Callable[[], Iterable[TraceStep]] = (),
     ) -> None:
-        init = object.__setattr__
-        init(self, "intent", intent)
-        init(self, "confidence", confidence)
-        init(self, "layer", layer)
-        init(self, "candidates", candidates)
-        init(self, "extracted", {} if extracted is None else extracted)
-        init(self, "missing_params", missing_params)
-        init(self, "meta", {} if meta is None else meta)
-        init(self, "_trace", trace)
+        (  # (the slots' own setters: see _setters)
+            set_intent,
+            set_confidence,
+            set_layer,
+            set_candidates,
+            set_extracted,
+            set_missing,
+            set_meta,
+            set_trace,
+        ) = _ROUTE_SETTERS
+        set_intent(self, intent)
+        set_confidence(self, confidence)
+        set_layer(self, layer)
+        set_candidates(self, candidates)
+        set_extracted(self, {} if extracted is None else extracted)
+        set_missing(self, missing_params)
+        set_meta(self, {} if meta is None else meta)
+        set_trace(self, trace)
 
     @property
     def trace(self) -> tuple[TraceStep, ...]:
@@ -450,6 +472,11 @@ class Route(_Frozen):
             for ev in step.evidence:
                 lines.append(f"     evidence: {ev}")
         return "\n".join(lines)
+
+
+_ROUTE_SETTERS = _setters(
+    Route, "intent", "confidence", "layer", "candidates", "extracted", "missing_params", "meta", "_trace"
+)
 
 
 def _fmt_candidates(cands: Iterable[Candidate]) -> str:

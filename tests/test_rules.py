@@ -47,6 +47,18 @@ def test_a_phrase_said_twice_counts_once() -> None:
     assert layer.route("cash cash cash").top.score == pytest.approx(0.65)  # type: ignore[union-attr]
 
 
+def test_the_same_matches_rank_the_same_and_follow_a_changed_min_score() -> None:
+    layer = RuleLayer(RULES)
+    first = layer.route("How much cash do I have at this price?")
+    assert layer.route("how much cash do i have at this price") == first  # (the ranking kept)
+    fresh = RuleLayer(RULES, min_score=0.9).route("How much cash do I have at this price?")
+    assert [c.intent for c in fresh.candidates] == ["cash_balance"]
+    layer.min_score = 0.9  # set after routing: the rankings kept before no longer hold
+    assert layer.route("How much cash do I have at this price?") == fresh
+    layer.min_score = 0.99
+    assert layer.route("How much cash do I have at this price?").abstained
+
+
 def test_no_match_abstains() -> None:
     assert RuleLayer(RULES).route("good morning").abstained
 

@@ -35,6 +35,7 @@ from ..validation import is_number
 __all__ = ["Rule", "RuleLayer", "load_rules"]
 
 _KINDS = ("keywords", "phrases", "regexes")
+_RANKINGS_SIZE = 4096  # distinct sets of matched rules whose ranking a layer keeps
 
 
 def _by_place(hit: tuple[int, int, Any]) -> tuple[int, int]:
@@ -191,6 +192,8 @@ class RuleLayer:
                 keys[needed] = (same, (*needing, j))
         self._unfiltered = tuple(j for j, (_, _, required) in enumerate(self._regexes) if required is None)
         self._scanner = Scanner(keys)
+        # rankings of matched rules, for the min_score they were ranked under (see _result)
+        self._rankings: tuple[float, dict[tuple[int, ...], tuple[Candidate, ...]]] = (self.min_score, {})
 
     def matches(self, text: str) -> list[Rule]:
         """Every rule that matches ``text``: its keywords and phrases by where they start (the longest
@@ -231,6 +234,25 @@ class RuleLayer:
     def _result(self, hits: list[Rule]) -> LayerResult:
         if not hits:
             return LayerResult.trusted((), meta={"rules_matched": 0})
+        # the same rules matched in the same order give the same ranking, worked out once: a
+        # domain's texts match a few hundred distinct sets (keyed by the rules' ids: the layer
+        # holds its rules, so their ids stay theirs)
+        rankings = self._rankings
+        if rankings[0] != self.min_score:  # (set again since: the rankings kept are stale)
+            rankings = self._rankings = (self.min_score, {})
+        key = tuple(map(id, hits))
+        candidates = rankings[1].get(key)
+        if candidates is None:
+            candidates = self._rank(hits)
+            if len(rankings[1]) >= _RANKINGS_SIZE:
+                rankings[1].clear()
+            rankings[1][key] = candidates
+        if not candidates:
+            return LayerResult.trusted((), meta={"rules_matched": len(hits)})
+        return LayerResult.trusted(candidates, _RulesSaid(candidates, hits), {"rules_matched": len(hits)})
+
+    def _rank(self, hits: list[Rule]) -> tuple[Candidate, ...]:
+        """The intents ``hits`` score at least ``min_score`` for, ranked (see the module's doc)."""
         pos: dict[str, float] = {}
         neg: dict[str, float] = {}
         for r in hits:
@@ -244,10 +266,7 @@ class RuleLayer:
             s = (1.0 - miss) * neg.get(i, 1.0)
             if s > 0.0 and s >= min_score:
                 scores[i] = min(1.0, max(0.0, s))
-        if not scores:
-            return LayerResult.trusted((), meta={"rules_matched": len(hits)})
-        candidates = ranked([Candidate.trusted(i, s) for i, s in scores.items()])
-        return LayerResult.trusted(candidates, _RulesSaid(candidates, hits), {"rules_matched": len(hits)})
+        return ranked([Candidate.trusted(i, s) for i, s in scores.items()])
 
     def status(self) -> dict[str, Any]:
         return {
