@@ -843,7 +843,8 @@ class Cascade:
             for c in res.candidates:
                 if (self.labels is None or c.intent in self.labels) and c.score > best.get(c.intent, -1.0):
                     best[c.intent] = c.score
-        candidates = ranked(Candidate(i, s) for i, s in best.items())
+        # (the layers' scores, checked when their answers were built)
+        candidates = ranked([Candidate.trusted(i, s) for i, s in best.items()])
         extracted, _ = self._merge({}, extraction, meta)
         return Route(
             intent=CLARIFY,

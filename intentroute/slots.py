@@ -546,9 +546,9 @@ class SlotSet:
         norm, words = normal_form(text)
         places: dict[int, list[tuple[int, int, str]]] = {}  # slot index -> (start, length, value)
         if not self._first_words.isdisjoint(words):  # (no phrase can be there: most texts)
-            for start, n, entries in self._scanner.scan(f" {norm} "):
+            for end, (n, entries) in self._scanner.ends(f" {norm} "):
                 for j, value in entries:
-                    places.setdefault(j, []).append((start, n - 2, value))
+                    places.setdefault(j, []).append((end - n + 1, n - 2, value))
         passed: dict[Any, bool] = {}
         found: dict[str, tuple[str, ...]] = {}
         for j, (name, slot, gates, symbol) in enumerate(self._plan):

@@ -240,9 +240,19 @@ class Scanner(Generic[T]):
 
     def scan(self, text: str) -> list[tuple[int, int, T]]:
         """``(start, length, value)`` of every occurrence in ``text``, by where it ends."""
+        return [(end - n + 1, n, value) for end, (n, value) in self.ends(text)]
+
+    def ends(self, text: str) -> Iterator[tuple[int, tuple[int, T]]]:
+        """``(end, (length, value))`` of every occurrence in ``text``, by where it ends (``end``:
+        the index of its last character): :meth:`scan` without a list built in between.
+
+        >>> list(Scanner({"ab": 1}).ends("xab"))
+        [(2, (2, 1))]
+        """
         if self._automaton is None:
-            return []
-        return [(end - n + 1, n, value) for end, (n, value) in self._automaton.iter(text)]
+            return iter(())
+        found: Iterator[tuple[int, tuple[int, T]]] = self._automaton.iter(text)
+        return found
 
 
 class PhraseTable(Generic[T]):

@@ -203,9 +203,9 @@ class RuleLayer:
             return []
         phrases = []
         searched = set(self._unfiltered)  # the regexes to search: those one of whose strings is there
-        for start, n, (rules, needing) in self._scanner.scan(f" {norm} "):
+        for end, (n, (rules, needing)) in self._scanner.ends(f" {norm} "):
             if rules is not None:
-                phrases.append((start, -n, rules))
+                phrases.append((end - n, -n, rules))  # (by start: one before the start, for all)
             if needing:
                 searched.update(needing)
         hits: list[Rule] = []
