@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._floats import left_sum
 from .errors import ConfigError
 from .patterns import BoundedPattern
 from .slots import slot_set, slots_from_spec
@@ -249,7 +250,7 @@ class Features:
         if sq is None:
             counts = Counter(self.token_columns(token))
             w = self._weight_list()
-            sq = float(sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
+            sq = float(left_sum((n * (1.0 if w is None else w[col])) ** 2 for col, n in counts.items()))
             if len(self._unit_sq_cache_) < _CHAR_CACHE_SIZE:
                 self._unit_sq_cache_[token] = sq
         return sq
@@ -257,7 +258,7 @@ class Features:
     def unit_squared_norms(self, token_lists: list[list[str]]) -> np.ndarray:
         """Per analysed text, the sum of its units' squared lengths: the square of ``l2_sum``'s divisor."""
         token_sq = self.token_squared_norm
-        out = np.fromiter((sum(token_sq(t) for t in toks) for toks in token_lists), np.float64, len(token_lists))
+        out = np.fromiter((left_sum(map(token_sq, toks)) for toks in token_lists), np.float64, len(token_lists))
         indptr = [0]
         indices: list[int] = []
         for toks in token_lists:

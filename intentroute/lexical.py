@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._floats import left_sum
 from .errors import MissingDependency
 
 __all__ = ["TABLE", "LexicalHead", "LexicalTable", "lexical_missing_reason"]
@@ -231,7 +232,7 @@ class LexicalHead:
         ]
         top = max(z)
         e = [math.exp((v - top) * inv_t) for v in z]
-        total = sum(e)
+        total = left_sum(e)
         return [v / total for v in e]
 
     def mix_batch(self, probs: np.ndarray, token_lists: Sequence[Sequence[str]]) -> np.ndarray:

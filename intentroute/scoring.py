@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._floats import left_sum
 from .bundle import Bundle, weight_arrays
 from .errors import BundleError
 from .lexical import LexicalHead, LexicalTable, lexical_missing_reason
@@ -331,7 +332,7 @@ class BowScorer:
         logits = [v * scale + b for v, b in zip(u.tolist(), self.bias_list, strict=False)]
         top = max(logits)
         e = [math.exp(v - top) for v in logits]
-        total = sum(e)
+        total = left_sum(e)
         return [v / total for v in e]
 
     def _unit_sum(self, tokens: list[str]) -> tuple[np.ndarray, int]:
