@@ -174,11 +174,10 @@ class LayerResult(_Frozen):
         for c in cands:
             if not isinstance(c, Candidate):
                 raise TypeError(f"LayerResult candidates must be Candidate objects, got {c!r}")
-        init = object.__setattr__
-        init(self, "candidates", ranked(cands) if len(cands) > 1 else cands)
-        init(self, "extracted", dict(extracted) if extracted else {})
-        init(self, "meta", dict(meta) if meta else {})
-        init(self, "_evidence", evidence if callable(evidence) else _evidence_now(evidence))
+        _set_candidates(self, ranked(cands) if len(cands) > 1 else cands)
+        _set_extracted(self, dict(extracted) if extracted else {})
+        _set_meta(self, dict(meta) if meta else {})
+        _set_evidence(self, evidence if callable(evidence) else _evidence_now(evidence))
 
     @classmethod
     def trusted(

@@ -192,8 +192,7 @@ class RuleLayer:
                 keys[needed] = (same, (*needing, j))
         self._unfiltered = tuple(j for j, (_, _, required) in enumerate(self._regexes) if required is None)
         self._scanner = Scanner(keys)
-        # rankings of matched rules, for the min_score they were ranked under (see _result)
-        self._rankings: tuple[float, dict[tuple[int, ...], tuple[Candidate, ...]]] = (self.min_score, {})
+        self._rankings: dict[tuple[int, ...], tuple[float, tuple[Candidate, ...]]] = {}  # (see _result)
 
     def matches(self, text: str) -> list[Rule]:
         """Every rule that matches ``text``: its keywords and phrases by where they start (the longest
@@ -234,19 +233,17 @@ class RuleLayer:
     def _result(self, hits: list[Rule]) -> LayerResult:
         if not hits:
             return LayerResult.trusted((), meta={"rules_matched": 0})
-        # the same rules matched in the same order give the same ranking, worked out once: a
-        # domain's texts match a few hundred distinct sets (keyed by the rules' ids: the layer
-        # holds its rules, so their ids stay theirs)
-        rankings = self._rankings
-        if rankings[0] != self.min_score:  # (set again since: the rankings kept are stale)
-            rankings = self._rankings = (self.min_score, {})
+        # the same rules matched in the same order give the same ranking, worked out once and
+        # kept with the min_score it was ranked under: a domain's texts match a few hundred
+        # distinct sets (keyed by the rules' ids: the layer holds its rules, so their ids stay theirs)
         key = tuple(map(id, hits))
-        candidates = rankings[1].get(key)
-        if candidates is None:
-            candidates = self._rank(hits)
-            if len(rankings[1]) >= _RANKINGS_SIZE:
-                rankings[1].clear()
-            rankings[1][key] = candidates
+        kept = self._rankings.get(key)
+        if kept is None or kept[0] != self.min_score:
+            kept = (self.min_score, self._rank(hits))
+            if len(self._rankings) >= _RANKINGS_SIZE:
+                self._rankings.clear()
+            self._rankings[key] = kept
+        candidates = kept[1]
         if not candidates:
             return LayerResult.trusted((), meta={"rules_matched": len(hits)})
         return LayerResult.trusted(candidates, _RulesSaid(candidates, hits), {"rules_matched": len(hits)})
