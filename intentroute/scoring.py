@@ -198,6 +198,12 @@ class BowScorer:
         self.token_row = {w: n_feat + i for i, w in enumerate(words)}
         self.n_feat, self.n_words = n_feat, len(words)
         self.separator_row = len(self.table)  # in the batch's lookups only; never a token
+        # the slot markers' word rows, when each marker the vocabulary has is a word of it: a
+        # batch then tells its marker tokens from its words by their rows
+        rows = [self.token_row.get(m) for m in sorted(self.known_markers)]
+        self.marker_rows: np.ndarray | None = None
+        if None not in rows:
+            self.marker_rows = np.array(rows, dtype=np.intp)
         self.token_row_batch = {**self.token_row, _SEPARATOR: self.separator_row}
         # word pairs by (first, second) token: pairwise() yields those tuples, no string to build
         self.pair_col: dict[tuple[str, str], int] | None = None
@@ -486,8 +492,12 @@ class BowScorer:
             np.add.at(z, row_of[missing], extra[inverse])
         counted = is_word if self.vocab is None else known
         if self.markers:  # slot markers are not words of the utterance
-            markers = self.markers
-            counted = counted & ~np.fromiter(map(markers.__contains__, flat), dtype=bool, count=len(flat))
+            if self.vocab is not None and self.marker_rows is not None:
+                # (a marker outside the vocabulary is not known, so not counted already)
+                counted = counted & ~np.isin(ids, self.marker_rows)
+            else:
+                markers = self.markers
+                counted = counted & ~np.fromiter(map(markers.__contains__, flat), dtype=bool, count=len(flat))
         words_per_text = np.bincount(row_of[counted], minlength=n)
         sq = z[:, -1]
         z = z[:, :-1]

@@ -209,9 +209,9 @@ class LookupSlot(_Remembering):
 _TICKER_START = r"(?<![\w$.&])"
 _TICKER_BODY = r"([A-Za-z]{1,5}(?:\.[A-Za-z])?)(?![\w&])"
 _TICKER_TOKEN = re.compile(_TICKER_START + _TICKER_BODY)
-# where a ticker token starting with a capital starts (the lookbehind after the letter: a
-# pattern that starts with a character set is scanned for in C)
-_CAPITAL_START = re.compile(r"[A-Z](?<![\w$.&][A-Z])")
+# a ticker token that starts with a capital (the lookbehind after the letter: a pattern that
+# starts with a character set is scanned for in C); the whole match is the token
+_CAPITAL_TOKEN = re.compile(r"[A-Z](?<![\w$.&][A-Z])[A-Za-z]{0,4}(?:\.[A-Za-z])?(?![\w&])")
 _CASHTAG = re.compile(r"\$([A-Za-z]{1,5}(?:\.[A-Za-z])?)\b")
 _ALPHA_WORD = re.compile(r"[A-Za-z]{2,}")
 # ASCII text with every character but a letter made a space: its runs of letters, case kept
@@ -351,15 +351,24 @@ class SymbolSlot(_Remembering):
         and kept in ``shouted``)."""
         if tok.islower():  # most words: a ticker only if known and allowed in lower case
             return tok.upper() if tok in self._lower_tickers else None
+        is_one = self._capital_verdict(tok)
+        if is_one is None:
+            loud = shouted.get(text)
+            if loud is None:
+                loud = shouted[text] = self._shouted(text)
+            is_one = not loud
+        return tok.upper() if is_one else None
+
+    def _capital_verdict(self, tok: str) -> bool | None:
+        """Whether a ticker token with a capital in it is a ticker wherever it is written
+        (``True``), nowhere (``False``), or only in a text not typed in capitals (``None``: an
+        unknown word in capitals)."""
         up = tok.upper()
         if up in self.tickers:
-            return up if tok == up or up not in self.lowercase_excluded else None
+            return tok == up or up not in self.lowercase_excluded
         if tok != up or len(tok) < 2 or up in self.not_tickers:
-            return None
-        loud = shouted.get(text)
-        if loud is None:
-            loud = shouted[text] = self._shouted(text)
-        return None if loud else up
+            return False
+        return None
 
     def _shouted(self, text: str) -> bool:
         """Whether ``text`` is typed in capitals: 60% of its (3 or more) words, known tickers aside."""
@@ -408,14 +417,18 @@ class SlotSet:
         self._first_words = frozenset(every)
         # every slot's phrases, found in one pass over the text (as " phrase ": whole words only)
         self._scanner = Scanner({k: tuple(v) for k, v in phrases.items()})
-        # and for a batch, also where a lower-case ticker is spelled (as a substring of the normal
-        # form: value None, the text is then looked at alone)
-        spelled: dict[str, list[tuple[int, str | None]]] = {k: list(v) for k, v in phrases.items()}
+        # and for a batch, each phrase's slots as bits (bit j: slot j), with the symbol slots one
+        # of whose lower-case tickers a key spells (as a substring of the normal form: the text is
+        # then looked at alone)
+        batch_keys: dict[str, tuple[int, tuple[int, ...]]] = {
+            k: (sum({1 << j for j, _ in v}), ()) for k, v in phrases.items()
+        }
         for j, slot in enumerate(self.slots.values()):
             if isinstance(slot, SymbolSlot):
-                for ticker in slot._lower_tickers:
-                    spelled.setdefault(normalize(ticker), []).append((j, None))
-        self._batch_scanner = Scanner({k: tuple(v) for k, v in spelled.items()})
+                for key in map(normalize, slot._lower_tickers):
+                    bits, spelt = batch_keys.get(key, (0, ()))
+                    batch_keys[key] = (bits, (*spelt, j))
+        self._batch_scanner = Scanner(batch_keys)
 
     def find_all(self, text: str) -> dict[str, tuple[str, ...]]:
         """``{slot name: values found, in order of appearance}`` for the slots found in ``text``
@@ -481,13 +494,12 @@ class SlotSet:
         big = normalize_joined(texts)  # " form \x01 form ...": no phrase spans two texts
         starts = [0, *(m.start() for m in _SEPARATORS.finditer(big))]  # text i's from starts[i]
         spelled: dict[int, set[int]] = {}  # symbol slot -> the texts that spell one of its lower-case tickers
-        for start, _, entries in self._batch_scanner.scan(big):
-            i = bisect.bisect_right(starts, start) - 1
-            for j, value in entries:
-                if value is None:
-                    spelled.setdefault(j, set()).add(i)
-                else:
-                    masks[i] |= 1 << j
+        where = bisect.bisect_right
+        for end, (_, (bits, spelling)) in self._batch_scanner.ends(big):
+            i = where(starts, end) - 1  # (a key ends before the separator after its text)
+            masks[i] |= bits
+            for j in spelling:
+                spelled.setdefault(j, set()).add(i)
         joined = " ".join(texts)
         text_starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
         for j, (_, slot, gates, symbol) in enumerate(self._plan):
@@ -527,13 +539,16 @@ class SlotSet:
         for m in _CASHTAG.finditer(joined):
             masks[bisect.bisect_right(starts, m.start()) - 1] |= bit
         shouted: dict[str, bool] = {}
-        token_at = _TICKER_TOKEN.match
-        for m in _CAPITAL_START.finditer(joined):  # the tokens that start with a capital
-            i = bisect.bisect_right(starts, m.start()) - 1
-            if masks[i] & bit:
+        verdicts: dict[str, bool | None] = {}  # (a batch writes the same few capitalised words over and over)
+        for m in _CAPITAL_TOKEN.finditer(joined):
+            tok = m[0]
+            if tok not in verdicts:
+                verdicts[tok] = slot._capital_verdict(tok)
+            is_one = verdicts[tok]
+            if is_one is False:  # ("What", "Show": most of them)
                 continue
-            tok = token_at(joined, m.start())
-            if tok is not None and slot._ticker_in(tok.group(1), texts[i], shouted) is not None:
+            i = bisect.bisect_right(starts, m.start()) - 1
+            if not masks[i] & bit and (is_one or slot._ticker_in(tok, texts[i], shouted) is not None):
                 masks[i] |= bit
         for i in spelled:  # the texts whose form spells a lower-case ticker: any token, the long way
             if not masks[i] & bit:
