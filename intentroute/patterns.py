@@ -19,7 +19,7 @@ from typing import Any
 
 import regex
 
-__all__ = ["DIGIT", "SEARCH_TIMEOUT", "BoundedPattern", "Prefilter", "required_substrings"]
+__all__ = ["DIGIT", "DIGIT_SEARCH", "SEARCH_TIMEOUT", "BoundedPattern", "Prefilter", "required_substrings"]
 
 #: seconds one search of a pattern from a file may take (a normal utterance's takes microseconds)
 SEARCH_TIMEOUT = 0.05
@@ -35,6 +35,8 @@ _REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT, getattr(_C, "POSSESSIVE_REPEAT", _C.MA
 #: short list of strings covers); :class:`Prefilter` checks it with one search
 DIGIT: frozenset[str] = frozenset({"\\d"})
 _ANY_DIGIT = re.compile(r"\d")
+#: :attr:`Prefilter.search` of a pattern that needs a digit (equal to each such prefilter's)
+DIGIT_SEARCH = _ANY_DIGIT.search
 
 
 def _selectivity(alts: frozenset[str]) -> tuple[int, int]:
@@ -117,7 +119,7 @@ class Prefilter:
         #: strings (as one compiled alternation: a C call, no Python frame) or for a digit
         self.search: Callable[[str], Any] | None = None
         if need is DIGIT:
-            self.search = _ANY_DIGIT.search
+            self.search = DIGIT_SEARCH
         elif self.strings is not None:
             self.search = re.compile("|".join(map(re.escape, self.strings))).search
 

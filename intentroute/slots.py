@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-from .patterns import Prefilter
+from .patterns import DIGIT_SEARCH, Prefilter
 from .text import (
     JOINED_SEPARATOR,
     PhraseTable,
@@ -588,6 +588,8 @@ class SlotSet:
 
 
 _SEPARATORS = re.compile(re.escape(JOINED_SEPARATOR))
+_SEPARATOR_BYTE = JOINED_SEPARATOR.encode()
+_NOT_DIGIT_OR_SEPARATOR = bytes(c for c in range(256) if c not in b"0123456789" + _SEPARATOR_BYTE)
 
 
 def _form_in(big: str, starts: list[int], i: int) -> str:
@@ -607,7 +609,12 @@ def _texts_passing(gates: tuple[Any, ...], big: str, starts: list[int]) -> list[
         if gate is None:
             return list(range(len(starts)))
         rx = getattr(gate, "__self__", None)
-        if isinstance(rx, re.Pattern) and getattr(gate, "__name__", "") == "search":
+        if gate == DIGIT_SEARCH and big.isascii():
+            # an ASCII batch's digits are 0-9: the texts that hold one from one translate of the
+            # batch (where a search for \d looked at every character in turn, about 5x slower)
+            parts = big.encode().translate(None, _NOT_DIGIT_OR_SEPARATOR).split(_SEPARATOR_BYTE)
+            found.update(itertools.compress(itertools.count(), parts))
+        elif isinstance(rx, re.Pattern) and getattr(gate, "__name__", "") == "search":
             m = rx.search(big)
             while m is not None:
                 i = bisect.bisect_right(starts, m.start()) - 1

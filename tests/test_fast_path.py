@@ -232,11 +232,11 @@ CUSTOM_SLOTS = slot_set(
         "test",
     )
 )
+BATCH_WORDS = ["quickly", "very fast", "3 times", "2x", "a dozen", "extraordinary", "$", "", "\x01", "3"]
+BATCH_WORDS += ["٣", "٣ months", "Émile"]  # outside ASCII: "٣" is a digit to \d, so "٣ months" is a timeframe
 batch_texts = st.lists(
     st.lists(
-        st.sampled_from(
-            [*SLOT_WORDS, "quickly", "very fast", "3 times", "2x", "a dozen", "extraordinary", "$", "", "\x01", "3"]
-        ),
+        st.sampled_from([*SLOT_WORDS, *BATCH_WORDS]),
         max_size=8,
     ).map(" ".join)
     | ticker_texts,
