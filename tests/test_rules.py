@@ -47,6 +47,15 @@ def test_a_phrase_said_twice_counts_once() -> None:
     assert layer.route("cash cash cash").top.score == pytest.approx(0.65)  # type: ignore[union-attr]
 
 
+def test_rules_that_normalise_to_one_count_once() -> None:
+    # "what's" and "whats" are one keyword once normalised; two regexes are two rules
+    spec = {"keywords": {"what's": 0.5, "whats": 0.5}, "regexes": {"price": 0.2, "(?:price)": 0.2}}
+    layer = RuleLayer({"intents": {"quotes": spec}})
+    assert len(layer.rules) == 4
+    assert [r.pattern for r in layer.matches("whats the price")] == ["whats", "price", "(?:price)"]
+    assert layer.route("whats the price").top.score == pytest.approx(1 - 0.5 * 0.8 * 0.8)  # type: ignore[union-attr]
+
+
 def test_the_same_matches_rank_the_same_and_follow_a_changed_min_score() -> None:
     layer = RuleLayer(RULES)
     first = layer.route("How much cash do I have at this price?")

@@ -175,7 +175,11 @@ class RuleLayer:
         # (intentroute.patterns.Prefilter): a regex is searched only when one of its strings is there.
         grams: dict[str, list[Rule]] = {}
         self._regexes: list[tuple[Any, Rule, frozenset[str] | None]] = []  # (pattern, rule, its strings)
-        for r in self.rules:
+        # equal rules ("what's" and "whats" both normalise to one keyword) count once: the layer
+        # finds one object for all of them, so rules are told apart by identity (a rule's own
+        # hash is a Python-level function; ids hash in C)
+        one_of: dict[Rule, Rule] = {}
+        for r in map(one_of.setdefault, self.rules, self.rules):
             if r.kind in ("keywords", "phrases"):
                 grams.setdefault(r.pattern, []).append(r)
             else:
@@ -219,7 +223,9 @@ class RuleLayer:
                 rx, r, _ = regexes[j]
                 if rx.search(norm):
                     hits.append(r)
-        return list(dict.fromkeys(hits)) if len(hits) > 1 else hits  # a phrase said twice counts once
+        if len(hits) > 1 and len(set(map(id, hits))) < len(hits):  # a phrase said twice counts once
+            return list(dict.fromkeys(hits))
+        return hits
 
     def route(self, text: str) -> LayerResult:
         return self._result(self.matches(text))
