@@ -50,17 +50,75 @@ def _best(needs: list[frozenset[str]]) -> frozenset[str]:
     return max(needs, key=_selectivity)
 
 
-def _needs(items: Any) -> list[frozenset[str]]:
-    """What a parsed sequence needs: sets of strings, of each of which a match contains one."""
-    needs: list[frozenset[str]] = []
-    run: list[str] = []
+_EXACT_MAX = 64  # strings a run of adjacent pieces may expand to before it is cut
+_ZERO_WIDTH = (_C.AT, _C.ASSERT, _C.ASSERT_NOT)
+
+
+def _exact(items: Any) -> set[str] | None:
+    """The strings a parsed sequence matches when it can match only a few fixed ones (each of its
+    pieces a literal, a set of literal characters, alternatives or groups of such, a repeat of
+    them a fixed few times, or zero-width), else ``None``."""
+    run = {""}
     for op, av in items:
-        if op is _C.LITERAL:
-            run.append(chr(av))
+        if op in _ZERO_WIDTH:
             continue
-        if run:
-            needs.append(frozenset(["".join(run)]))
-            run = []
+        if op is _C.LITERAL:
+            piece: set[str] | None = {chr(av)}
+        elif op is _C.IN:
+            piece = {chr(c) for _, c in av} if av and all(o is _C.LITERAL for o, _ in av) else None
+        elif op is _C.SUBPATTERN:
+            piece = None if av[1] & re.IGNORECASE else _exact(av[3])
+        elif op is _C.BRANCH:
+            ways = [_exact(alternative) for alternative in av[1]]
+            piece = None if any(w is None for w in ways) else set().union(*ways)  # type: ignore[arg-type]
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT) and av[1] <= 2:  # ("s?", "x{2}")
+            once = _exact(av[2])
+            piece = None
+            if once is not None and len(once) ** av[1] <= _EXACT_MAX:
+                piece, times = set(), {""}
+                for n in range(av[1] + 1):
+                    if n >= av[0]:
+                        piece |= times
+                    times = {a + b for a in times for b in once}
+        else:
+            return None
+        if piece is None or len(run) * len(piece) > _EXACT_MAX:
+            return None
+        run = {a + b for a in run for b in piece}
+    return run
+
+
+def _shortest(strings: set[str]) -> frozenset[str]:
+    """``strings`` without those that hold another of them (a text holding "stocks" holds "stock")."""
+    kept: list[str] = []
+    for s in sorted(strings, key=len):
+        if not any(k in s for k in kept):
+            kept.append(s)
+    return frozenset(kept)
+
+
+def _needs(items: Any) -> list[frozenset[str]]:
+    """What a parsed sequence needs: sets of strings, of each of which a match contains one.
+
+    Adjacent pieces that each match a few fixed strings are read together (``how (is|was) my``
+    needs one of "how is my" and "how was my", where "how " alone would let in every "how")."""
+    needs: list[frozenset[str]] = []
+    run = {""}  # the strings the adjacent fixed pieces read so far match
+
+    def cut() -> None:
+        nonlocal run
+        if "" not in run:  # (a run that can match nothing requires nothing)
+            needs.append(_shortest(run))
+        run = {""}
+
+    for op, av in items:
+        fixed = _exact([(op, av)])
+        if fixed is not None:
+            if len(run) * len(fixed) > _EXACT_MAX:
+                cut()
+            run = {a + b for a in run for b in fixed}
+            continue
+        cut()
         if op is _C.SUBPATTERN:
             _group, add_flags, _del_flags, sub = av
             if not add_flags & re.IGNORECASE:  # (a case-blind group requires nothing here)
@@ -78,13 +136,10 @@ def _needs(items: Any) -> list[frozenset[str]]:
         elif op in _REPEATS:
             if av[0] >= 1:
                 needs.extend(_needs(av[2]))
-        elif op is _C.IN and av and all(o is _C.LITERAL for o, _ in av):
-            needs.append(frozenset(chr(c) for _, c in av))
         elif op is _C.IN and av == [(_C.CATEGORY, _C.CATEGORY_DIGIT)]:
             needs.append(DIGIT)
         # anything else (anchors, classes, any, lookarounds, references) requires nothing
-    if run:
-        needs.append(frozenset(["".join(run)]))
+    cut()
     return needs
 
 
@@ -131,12 +186,13 @@ def required_substrings(pattern: str) -> frozenset[str] | None:
     """Strings of which every match of ``pattern`` contains at least one, or ``None`` when the
     pattern promises none: a text that contains none of them need not be searched.
 
-    Read from the pattern's parse tree (CPython's ``re`` parser): literal runs, alternatives whose
-    every branch has one, groups and repeats of at least one. A case-insensitive pattern, or one
-    ``re`` cannot parse, promises nothing.
+    Read from the pattern's parse tree (CPython's ``re`` parser): runs of adjacent pieces that each
+    match a few fixed strings (literals, sets of characters, alternatives of such, "s?"), read
+    together up to 64 strings; alternatives whose every branch needs one; groups and repeats of at
+    least one. A case-insensitive pattern, or one ``re`` cannot parse, promises nothing.
 
     >>> sorted(required_substrings(r"\\bhow much (is|does) \\w+ (stock|cost)\\b"))
-    ['how much ']
+    ['how much does ', 'how much is ']
     >>> sorted(required_substrings(r"\\b(best|worst)\\b.*\\b(stocks?|holdings?)\\b"))
     ['holding', 'stock']
     >>> required_substrings(r"\\w+ ?\\d") is None
