@@ -19,7 +19,7 @@ from typing import Any
 
 import regex
 
-__all__ = ["DIGIT", "DIGIT_SEARCH", "SEARCH_TIMEOUT", "BoundedPattern", "Prefilter", "required_substrings"]
+__all__ = ["DIGIT", "DIGIT_RE", "SEARCH_TIMEOUT", "BoundedPattern", "Prefilter", "digit_search", "required_substrings"]
 
 #: seconds one search of a pattern from a file may take (a normal utterance's takes microseconds)
 SEARCH_TIMEOUT = 0.05
@@ -34,9 +34,23 @@ _REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT, getattr(_C, "POSSESSIVE_REPEAT", _C.MA
 #: the requirement "a decimal digit" (``\\d``: any character of Unicode category Nd, which no
 #: short list of strings covers); :class:`Prefilter` checks it with one search
 DIGIT: frozenset[str] = frozenset({"\\d"})
-_ANY_DIGIT = re.compile(r"\d")
-#: :attr:`Prefilter.search` of a pattern that needs a digit (equal to each such prefilter's)
-DIGIT_SEARCH = _ANY_DIGIT.search
+#: any decimal digit, of any script
+DIGIT_RE = re.compile(r"\d")
+_NOT_ASCII_DIGIT = bytes(c for c in range(256) if c not in b"0123456789")
+
+
+def digit_search(text: str) -> re.Match[str] | None:
+    """``DIGIT_RE.search(text)``: :attr:`Prefilter.search` of a pattern that needs a digit.
+
+    An ASCII text without one (most messages) is told by one ``bytes.translate``, where the
+    regex steps through every character (about 9,000 instructions for a 40-character text).
+
+    >>> digit_search("over 3 months").group(), digit_search("no digit"), digit_search("\u0663").group()
+    ('3', None, '\u0663')
+    """
+    if text.isascii() and not text.encode().translate(None, _NOT_ASCII_DIGIT):
+        return None
+    return DIGIT_RE.search(text)
 
 
 def _selectivity(alts: frozenset[str]) -> tuple[int, int]:
@@ -174,7 +188,7 @@ class Prefilter:
         #: strings (as one compiled alternation: a C call, no Python frame) or for a digit
         self.search: Callable[[str], Any] | None = None
         if need is DIGIT:
-            self.search = DIGIT_SEARCH
+            self.search = digit_search
         elif self.strings is not None:
             self.search = re.compile("|".join(map(re.escape, self.strings))).search
 
