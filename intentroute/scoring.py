@@ -168,6 +168,7 @@ class BowScorer:
         # per feature column, the row of weights it adds to the first layer, times its idf
         feat = first.T if idf is None else first.T * idf[:, None]
         self.additive = vec.weighting != "binary" and not vec.sublinear_tf and vec.norm in (None, "l2_sum")
+        self.l2_sum = vec.norm == "l2_sum"
         if self.additive:
             self._build_units(feat, idf)
         else:
@@ -316,30 +317,32 @@ class BowScorer:
         return self._proba_units(self._unit_sum(tokens)[0], tokens)
 
     def _proba_units(self, u: np.ndarray, tokens: list[str]) -> list[float]:
+        if self.linear and self.width <= 64:  # few intents: plain floats are faster than NumPy calls
+            values = u.tolist()  # (the squared length too: no NumPy scalar made for it)
+            sq = values[-1]
+            scale = 1.0 / math.sqrt(sq) if sq > 0 and self.l2_sum else 1.0
+            logits = [v * scale + b for v, b in zip(values, self.bias_list, strict=False)]
+            top = max(logits)
+            e = [math.exp(v - top) for v in logits]
+            total = left_sum(e)
+            return [v / total for v in e]
         sq = float(u[-1])
-        scale = 1.0 / math.sqrt(sq) if sq > 0 and self.vec.norm == "l2_sum" else 1.0
+        scale = 1.0 / math.sqrt(sq) if sq > 0 and self.l2_sum else 1.0
         if not self.linear:
             h = u[:-1]  # u is this call's own array: scaled, shifted and rectified in place
             if scale != 1.0:
                 h *= scale
             h += self.bias
             return _softmax_owned(self._head(h, owned=True))  # temperature folded in
-        if self.width > 64:  # temperature folded in (see _build_units)
-            z = u[: self.width]
-            if 2 * len(tokens) <= self.max_units:  # every logit within +-700: two NumPy calls fewer
-                z *= scale
-                np.exp(z, out=z)
-                z *= self.exp_bias
-                z *= 1.0 / float(np.add.reduce(z))
-                out: list[float] = z.tolist()
-                return out
-            return _softmax(z * scale + self.bias)
-        # few intents: plain floats are faster than NumPy calls
-        logits = [v * scale + b for v, b in zip(u.tolist(), self.bias_list, strict=False)]
-        top = max(logits)
-        e = [math.exp(v - top) for v in logits]
-        total = left_sum(e)
-        return [v / total for v in e]
+        z = u[: self.width]  # (more than 64 intents; temperature folded in, see _build_units)
+        if 2 * len(tokens) <= self.max_units:  # every logit within +-700: two NumPy calls fewer
+            z *= scale
+            np.exp(z, out=z)
+            z *= self.exp_bias
+            z *= 1.0 / float(np.add.reduce(z))
+            out: list[float] = z.tolist()
+            return out
+        return _softmax(z * scale + self.bias)
 
     def _unit_sum(self, tokens: list[str]) -> tuple[np.ndarray, int]:
         """The sum of the utterance's unit rows (first-layer inputs, then the squared length), and
