@@ -121,7 +121,7 @@ def _needs(items: Any) -> list[frozenset[str]]:
 
     def cut() -> None:
         nonlocal run
-        if "" not in run:  # (a run that can match nothing requires nothing)
+        if "" not in run:  # (a run that may match an empty string requires nothing)
             needs.append(_shortest(run))
         run = {""}
 
