@@ -158,7 +158,14 @@ def test_within_a_batch_block_every_normal_form_is_remembered_and_equal(texts: l
     assert text_module._FORMS.memo is None  # forgotten when the block ends
 
 
-@given(st.lists(st.text(max_size=12) | st.sampled_from(["", "\x01", "What's up?", "P&L", " a  b "]), max_size=6))
+_ASCII_TEXT = st.text(st.sampled_from("ab1 '.,!?&-\t"), max_size=12)  # runs of spaces and punctuation
+
+
+@given(
+    st.lists(
+        st.text(max_size=12) | _ASCII_TEXT | st.sampled_from(["", "\x01", "What's up?", "P&L", " a  b "]), max_size=6
+    )
+)
 def test_the_joined_normal_forms_are_each_texts_normal_form_between_separators(texts: list[str]) -> None:
     expected = " " + " \x01 ".join(normalize(t) for t in texts) + " "
     assert normalize_joined(texts) == re.sub(" {2,}", " ", expected)  # (an empty form leaves no double space)
