@@ -175,11 +175,10 @@ class RuleLayer:
         # (intentroute.patterns.Prefilter): a regex is searched only when one of its strings is there.
         grams: dict[str, list[Rule]] = {}
         self._regexes: list[tuple[Any, Rule, frozenset[str] | None]] = []  # (pattern, rule, its strings)
-        # equal rules ("what's" and "whats" both normalise to one keyword) count once: the layer
-        # finds one object for all of them, so rules are told apart by identity (a rule's own
-        # hash is a Python-level function; ids hash in C)
-        one_of: dict[Rule, Rule] = {}
-        for r in map(one_of.setdefault, self.rules, self.rules):
+        # equal rules ("what's" and "whats" both normalise to one keyword) count once: the first
+        # of them is looked for, the others not, so rules are told apart by identity (a rule's
+        # own hash is a Python-level function; ids hash in C)
+        for r in dict.fromkeys(self.rules):
             if r.kind in ("keywords", "phrases"):
                 grams.setdefault(r.pattern, []).append(r)
             else:
